@@ -1,0 +1,98 @@
+# warden - plain GNU make (DESIGN.md §8, CONVENTIONS.md §9).
+# Objects go to build/ (build/san for the ASan+UBSan build); the binary
+# is src/warden. Everything but main.c and milter.c builds into
+# libwarden.a, which the unit tests and `warden explain` use.
+
+CC	?= gcc
+PREFIX	?= /usr/local
+PKGS	:= libconfig libpcre2-8 hiredis openssl
+CFLAGS_WARN := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
+	-Wstrict-prototypes -Wold-style-definition -Wvla
+CFLAGS	?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+MILTER_LIBS = $(shell pkg-config --libs milter 2>/dev/null || echo -lmilter)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+ALL_CFLAGS = $(CFLAGS_WARN) $(CFLAGS) -D_GNU_SOURCE -pthread -Isrc $(PKG_CFLAGS)
+LDLIBS	= $(PKG_LIBS) -pthread
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+
+B	?= build
+DAEMON_SRC := src/main.c $(wildcard src/milter.c)
+LIB_SRC	:= $(filter-out $(DAEMON_SRC),$(wildcard src/*.c))
+LIB_OBJ	:= $(LIB_SRC:src/%.c=$(B)/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:src/%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+
+.PHONY: all deps run test test-unit test-golden test-milter test-mta san \
+	bench fuzz install clean unit-bins
+
+all: src/warden
+
+deps:
+	@tests/lib/deps.sh
+
+$(B)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libwarden.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+ifeq ($(B),build)
+src/warden: $(DAEMON_OBJ) $(B)/libwarden.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
+else
+$(B)/warden: $(DAEMON_OBJ) $(B)/libwarden.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
+endif
+
+$(B)/tests/%: tests/unit/%.c $(B)/libwarden.a tests/unit/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libwarden.a $(LDLIBS) $(CMOCKA_LIBS)
+
+$(B)/bench/%: tests/bench/%.c $(B)/libwarden.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libwarden.a $(LDLIBS)
+
+unit-bins: $(UNIT_BIN)
+
+run: deps src/warden
+	src/warden run -c etc/warden.conf
+
+# Every suite; the last line is "N passed, N failed, N skipped".
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory B=build/san CFLAGS="$(SAN_FLAGS)" unit-bins build/san/warden
+	@tests/lib/runner.sh all
+
+test-unit: unit-bins
+	@tests/lib/runner.sh unit
+
+test-golden: all
+	@tests/lib/runner.sh golden
+
+san:
+	@$(MAKE) --no-print-directory B=build/san CFLAGS="$(SAN_FLAGS)" unit-bins build/san/warden
+	@tests/lib/runner.sh san
+
+bench: deps all $(BENCH_BIN)
+	@tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/warden/rules
+	install -m 0755 src/warden $(DESTDIR)$(PREFIX)/sbin/warden
+	install -m 0644 rules/*.rules $(DESTDIR)/etc/warden/rules/
+	test -e $(DESTDIR)/etc/warden/warden.conf || \
+	  sed 's|"\.\./rules/|"rules/|' etc/warden.conf > $(DESTDIR)/etc/warden/warden.conf
+
+clean:
+	rm -rf build src/warden
+
+-include $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
