@@ -77,6 +77,14 @@ int	reply_parse(struct reply *r, const char *const *lines, size_t nlines,
 	    const struct reply_ctx *, struct diag *d) WARN_UNUSED;
 void	reply_fini(struct reply *);
 
+/*
+ * Parses one line of template text alone (no code), e.g. the value of a
+ * tag's add_header, with the same checks on bytes and variables. The
+ * result has code 0; reply_expand fills only lines.
+ */
+int	reply_tmpl_parse(struct reply *r, const char *text,
+	    const struct reply_ctx *, struct diag *d) WARN_UNUSED;
+
 /* The default reply for an action (REJECT 550 5.7.1, TEMPFAIL 450 4.7.1). */
 int	reply_default(struct reply *, enum action) WARN_UNUSED;
 
