@@ -31,6 +31,16 @@ struct gcra_result {
 };
 
 /*
+ * Fills l for "count per period_ns, burst" (burst 0: count). T is
+ * period_ns / count rounded down, so the limit errs by under 1 ns per
+ * event towards letting through; but T is at least 1 ns, which caps any
+ * rate at 10^9 events a second. Returns 0, or -1 when count or
+ * period_ns is below 1 or burst is negative.
+ */
+int	gcra_limit_init(struct gcra_limit *l, int64_t count, int64_t period_ns,
+	    int64_t burst) WARN_UNUSED;
+
+/*
  * Fills r for one event of cost (>= 1) against the stored tat (0: none)
  * at now. When cost exceeds the burst the event can never pass; it is
  * refused with retry_after = period.

@@ -22,6 +22,7 @@ struct store_req {
 	size_t		keylen;
 	struct gcra_limit limit;
 	int64_t		cost;
+	int		peek;		/* answer as charge would, store nothing */
 };
 
 struct store_res {
