@@ -397,7 +397,8 @@ shard_apply(struct mem_shard *sh, uint64_t d0, uint64_t d1,
 	rs->err = 0;
 	rs->allowed = g.allowed;
 	rs->retry_after_ns = g.retry_after_ns;
-	if (op == MEM_PEEK)
+	/* req.peek: a rule that looks at a shared counter, never charges. */
+	if (op == MEM_PEEK || rq->peek)
 		return;
 	if (e != NULL) {
 		e->tat = g.new_tat;
