@@ -1,0 +1,1244 @@
+/*
+ * rules.c - rule files (DESIGN.md §3): parse with libconfig, check every
+ * setting with FILE:LINE, compile conditions into match.c's cheapest forms
+ * and index the rules by stage.
+ * Owns: the rule data model and all load-time validation of rules.
+ * Not: evaluation (engine.c), reply syntax (reply.c), patterns (match.c).
+ * Threads: loading is single-threaded; the result is immutable and
+ * refcounted with atomics.
+ * Errors: every problem is collected in a struct diag and loading goes on
+ * to the end; a load with any error returns NULL.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lcfg.h"
+#include "rules.h"
+#include "session.h"
+
+#define SESS_STAGES	STAGES_ALL
+#define HELO_STAGES	(STAGES_ALL & ~STAGE_BIT(STAGE_CONNECT))
+#define MSG_STAGES	(STAGE_BIT(STAGE_ENVFROM) | STAGE_BIT(STAGE_ENVRCPT) | \
+	STAGE_BIT(STAGE_DATA) | STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_EOM))
+#define RCPT_STAGES	STAGE_BIT(STAGE_ENVRCPT)
+#define AFTER_RCPT	(STAGE_BIT(STAGE_ENVRCPT) | STAGE_BIT(STAGE_DATA) | \
+	STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_EOM))
+
+enum cond_type {
+	CT_PATTERNS,
+	CT_CIDR,
+	CT_PORTS,
+	CT_BOOL,
+	CT_COUNT,
+	CT_ANY,
+	CT_NOT,
+};
+
+static const struct cond_def {
+	const char	*name;
+	enum cond_type	type;
+	unsigned	stages;
+} cond_defs[COND_COUNT] = {
+	[COND_CLIENT] = { "client", CT_CIDR, SESS_STAGES },
+	[COND_CLIENT_NAME] = { "client_name", CT_PATTERNS, SESS_STAGES },
+	[COND_PORT] = { "port", CT_PORTS, SESS_STAGES },
+	[COND_DAEMON] = { "daemon", CT_PATTERNS, SESS_STAGES },
+	/* HELO and TLS facts arrive with HELO/EHLO (Postfix milter_helo_macros). */
+	[COND_HELO] = { "helo", CT_PATTERNS, HELO_STAGES },
+	[COND_TLS] = { "tls", CT_BOOL, HELO_STAGES },
+	[COND_TLS_VERSION] = { "tls_version", CT_PATTERNS, HELO_STAGES },
+	[COND_CIPHER_BITS_BELOW] = { "cipher_bits_below", CT_COUNT,
+	    HELO_STAGES },
+	/* AUTH macros come with MAIL FROM (Postfix milter_mail_macros). */
+	[COND_SENDER] = { "sender", CT_PATTERNS, MSG_STAGES },
+	[COND_SENDER_DOMAIN] = { "sender_domain", CT_PATTERNS, MSG_STAGES },
+	[COND_AUTH] = { "auth", CT_BOOL, MSG_STAGES },
+	[COND_AUTH_USER] = { "auth_user", CT_PATTERNS, MSG_STAGES },
+	[COND_AUTH_MECH] = { "auth_mech", CT_PATTERNS, MSG_STAGES },
+	[COND_SENDER_OWNED] = { "sender_owned", CT_BOOL, MSG_STAGES },
+	[COND_RCPT] = { "rcpt", CT_PATTERNS, RCPT_STAGES },
+	[COND_RCPT_DOMAIN] = { "rcpt_domain", CT_PATTERNS, RCPT_STAGES },
+	[COND_RCPT_REJECTED] = { "rcpt_rejected", CT_BOOL, RCPT_STAGES },
+	[COND_RCPT_COUNT_OVER] = { "rcpt_count_over", CT_COUNT, AFTER_RCPT },
+	[COND_BAD_RCPT_COUNT_OVER] = { "bad_rcpt_count_over", CT_COUNT,
+	    AFTER_RCPT | STAGE_BIT(STAGE_UNKNOWN) },
+	/* SIZE= at MAIL FROM; the real size once the body is in. */
+	[COND_SIZE_OVER] = { "size_over", CT_COUNT,
+	    STAGE_BIT(STAGE_ENVFROM) | STAGE_BIT(STAGE_EOM) },
+	[COND_COMMAND] = { "command", CT_PATTERNS, STAGE_BIT(STAGE_UNKNOWN) },
+	[COND_UNKNOWN_COUNT_OVER] = { "unknown_count_over", CT_COUNT,
+	    MSG_STAGES | STAGE_BIT(STAGE_UNKNOWN) },
+	[COND_HEADER] = { "header", CT_PATTERNS, STAGE_BIT(STAGE_HEADER) },
+	[COND_HEADER_VALUE] = { "header_value", CT_PATTERNS,
+	    STAGE_BIT(STAGE_HEADER) },
+	[COND_ANY] = { "any", CT_ANY, SESS_STAGES },
+	[COND_NOT] = { "not", CT_NOT, SESS_STAGES },
+};
+
+static const struct key_def {
+	const char	*name;
+	unsigned	stages;
+} key_defs[KEY_COUNT] = {
+	[KEY_CLIENT_IP] = { "client_ip", SESS_STAGES },
+	[KEY_CLIENT_NET] = { "client_net", SESS_STAGES },
+	[KEY_HELO] = { "helo", HELO_STAGES },
+	[KEY_SENDER] = { "sender", MSG_STAGES },
+	[KEY_SENDER_DOMAIN] = { "sender_domain", MSG_STAGES },
+	[KEY_RCPT] = { "rcpt", RCPT_STAGES },
+	[KEY_RCPT_DOMAIN] = { "rcpt_domain", RCPT_STAGES },
+	[KEY_AUTH_USER] = { "auth_user", MSG_STAGES },
+};
+
+static const char *const rule_keys[] = {
+	"name", "stage", "match", "limit", "action", "reply", "mode",
+	"add_header", "owner_map", NULL
+};
+static const char *const limit_keys[] = {
+	"key", "rate", "burst", "cost", "on_error", "ipv4_prefix",
+	"ipv6_prefix", "counter", "charge", NULL
+};
+
+/* State of one load: several files feed one ruleset. */
+struct loader {
+	struct ruleset	*rs;
+	const struct rules_opts *opts;
+	struct diag	*d;
+	size_t		cap;
+	const char	*file;		/* current file, owned by rs->files */
+	const char	*basedir;
+	int		have_owned;	/* current rule uses sender_owned */
+};
+
+unsigned
+rules_cond_stages(enum cond_kind k)
+{
+	return (unsigned)k < COND_COUNT ? cond_defs[k].stages : 0;
+}
+
+unsigned
+rules_key_stages(enum key_part k)
+{
+	return (unsigned)k < KEY_COUNT ? key_defs[k].stages : 0;
+}
+
+const char *
+rules_cond_name(enum cond_kind k)
+{
+	return (unsigned)k < COND_COUNT ? cond_defs[k].name : "?";
+}
+
+const char *
+rules_key_name(enum key_part k)
+{
+	return (unsigned)k < KEY_COUNT ? key_defs[k].name : "?";
+}
+
+const char *
+rules_on_error_name(enum on_error e)
+{
+	switch (e) {
+	case ONERR_ACCEPT:
+		return "accept";
+	case ONERR_TEMPFAIL:
+		return "tempfail";
+	case ONERR_MEMORY:
+		return "memory";
+	default:
+		return "default";
+	}
+}
+
+static const char *
+stages_text(unsigned mask, char *buf, size_t len)
+{
+	size_t at = 0;
+	int s, n;
+
+	buf[0] = '\0';
+	for (s = 0; s < STAGE_COUNT; s++) {
+		if (!(mask & STAGE_BIT(s)))
+			continue;
+		n = snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
+		    stage_name(s));
+		if (n < 0 || (size_t)n >= len - at)
+			break;
+		at += (size_t)n;
+	}
+	return buf;
+}
+
+/* --- freeing --------------------------------------------------------- */
+
+static void group_fini(struct cond_group *);
+
+static void
+cond_fini(struct cond *c)
+{
+	size_t i;
+
+	free(c->text);
+	switch (cond_defs[c->kind].type) {
+	case CT_PATTERNS:
+		match_set_free(c->u.set);
+		break;
+	case CT_CIDR:
+		match_cidr_free(c->u.cidr);
+		break;
+	case CT_PORTS:
+		free(c->u.ports.v);
+		break;
+	case CT_ANY:
+		for (i = 0; i < c->u.any.n; i++)
+			group_fini(&c->u.any.v[i]);
+		free(c->u.any.v);
+		break;
+	case CT_NOT:
+		if (c->u.not != NULL) {
+			group_fini(c->u.not);
+			free(c->u.not);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+group_fini(struct cond_group *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		cond_fini(&g->v[i]);
+	free(g->v);
+	g->v = NULL;
+	g->n = 0;
+}
+
+static void
+rule_free(struct rule *r)
+{
+	if (r == NULL)
+		return;
+	free(r->name);
+	group_fini(&r->match);
+	if (r->limit != NULL)
+		free(r->limit->counter);
+	free(r->limit);
+	match_owners_free(r->owners);
+	reply_fini(&r->reply);
+	free(r->tag_name);
+	reply_fini(&r->tag_value);
+	free(r);
+}
+
+static void
+ruleset_free(struct ruleset *rs)
+{
+	size_t i;
+	int s;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->nrules; i++)
+		rule_free(rs->rules[i]);
+	free(rs->rules);
+	for (s = 0; s < STAGE_COUNT; s++)
+		free(rs->by_stage[s]);
+	for (i = 0; i < rs->nfiles; i++)
+		free(rs->files[i]);
+	free(rs->files);
+	free(rs);
+}
+
+struct ruleset *
+rules_ref(struct ruleset *rs)
+{
+	if (rs != NULL)
+		atomic_fetch_add(&rs->refs, 1);
+	return rs;
+}
+
+void
+rules_unref(struct ruleset *rs)
+{
+	if (rs != NULL && atomic_fetch_sub(&rs->refs, 1) == 1)
+		ruleset_free(rs);
+}
+
+const struct rule *
+rules_find(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nrules; i++)
+		if (strcmp(rs->rules[i]->name, name) == 0)
+			return rs->rules[i];
+	return NULL;
+}
+
+/* --- conditions ------------------------------------------------------ */
+
+static int parse_group(struct loader *, struct rule *,
+    const config_setting_t *, struct cond_group *, int depth);
+
+static int
+cond_by_name(const char *name)
+{
+	int k;
+
+	for (k = 0; k < COND_COUNT; k++)
+		if (strcmp(cond_defs[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+/* Calls add(elem) for a string or each string of an array/list. */
+static int
+each_string(struct loader *l, const config_setting_t *s, const char *what,
+    int (*add)(struct loader *, void *, const char *,
+    const config_setting_t *), void *obj)
+{
+	const config_setting_t *e;
+	int i, rc = 0;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		return add(l, obj, config_setting_get_string(s), s);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+		    "%s: must be a string or a list of strings, not %s", what,
+		    lcfg_type_name(s));
+		return -1;
+	}
+	if (config_setting_length(s) == 0) {
+		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+		    "%s: empty list never matches", what);
+		return -1;
+	}
+	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			diag_err(l->d, lcfg_file(e, l->file), lcfg_line(e),
+			    "%s: list element %d must be a string, not %s",
+			    what, i + 1, lcfg_type_name(e));
+			rc = -1;
+			continue;
+		}
+		if (add(l, obj, config_setting_get_string(e), e) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+static int
+add_pattern(struct loader *l, void *obj, const char *pat,
+    const config_setting_t *s)
+{
+	struct match_src src = { lcfg_file(s, l->file), lcfg_line(s),
+	    l->basedir };
+
+	return match_set_add(obj, pat, &src, l->d);
+}
+
+static int
+add_cidr(struct loader *l, void *obj, const char *net,
+    const config_setting_t *s)
+{
+	struct match_src src = { lcfg_file(s, l->file), lcfg_line(s),
+	    l->basedir };
+
+	return match_cidr_add(obj, net, &src, l->d);
+}
+
+static int
+parse_ports(struct loader *l, const config_setting_t *s, struct cond *c)
+{
+	const config_setting_t *e;
+	int i, n, rc = 0;
+
+	n = config_setting_is_aggregate(s) ? config_setting_length(s) : 1;
+	if (config_setting_is_group(s) || n == 0) {
+		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+		    "port: must be a port number or a list of them");
+		return -1;
+	}
+	c->u.ports.v = calloc((size_t)n, sizeof(int));
+	if (c->u.ports.v == NULL) {
+		diag_err(l->d, l->file, lcfg_line(s), "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		e = config_setting_is_aggregate(s) ?
+		    config_setting_get_elem(s, i) : s;
+		if (config_setting_type(e) != CONFIG_TYPE_INT ||
+		    config_setting_get_int(e) < 1 ||
+		    config_setting_get_int(e) > 65535) {
+			diag_err(l->d, lcfg_file(e, l->file), lcfg_line(e),
+			    "port: must be an integer in 1..65535");
+			rc = -1;
+			continue;
+		}
+		c->u.ports.v[c->u.ports.n++] = config_setting_get_int(e);
+	}
+	return rc;
+}
+
+static int
+parse_cond(struct loader *l, struct rule *r, const config_setting_t *s,
+    struct cond *c, int depth)
+{
+	const char *name = config_setting_name(s);
+	const char *file = lcfg_file(s, l->file);
+	const config_setting_t *e;
+	char buf[256], sbuf[128];
+	int k, i, rc = 0;
+	long long v;
+
+	k = cond_by_name(name);
+	if (k < 0) {
+		diag_err(l->d, file, lcfg_line(s), "match: unknown condition "
+		    "'%s'", name);
+		return -1;
+	}
+	c->kind = (enum cond_kind)k;
+	c->line = lcfg_line(s);
+	if (!(cond_defs[k].stages & STAGE_BIT(r->stage))) {
+		diag_err(l->d, file, c->line, "match: %s has no value at "
+		    "stage %s (available at: %s)", name, stage_name(r->stage),
+		    stages_text(cond_defs[k].stages, sbuf, sizeof(sbuf)));
+		rc = -1;
+	}
+	l->rs->conds_used[r->stage] |= 1u << k;
+	lcfg_text(s, buf, sizeof(buf));
+	if ((c->text = strdup(buf)) == NULL) {
+		diag_err(l->d, file, c->line, "out of memory");
+		return -1;
+	}
+	switch (cond_defs[k].type) {
+	case CT_PATTERNS:
+		if ((c->u.set = match_set_new()) == NULL)
+			return -1;
+		if (each_string(l, s, name, add_pattern, c->u.set) != 0)
+			rc = -1;
+		break;
+	case CT_CIDR:
+		if ((c->u.cidr = match_cidr_new()) == NULL)
+			return -1;
+		if (each_string(l, s, name, add_cidr, c->u.cidr) != 0)
+			rc = -1;
+		match_cidr_compile(c->u.cidr);
+		break;
+	case CT_PORTS:
+		if (parse_ports(l, s, c) != 0)
+			rc = -1;
+		break;
+	case CT_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			diag_err(l->d, file, c->line, "%s: must be true or "
+			    "false, not %s", name, lcfg_type_name(s));
+			return -1;
+		}
+		c->u.b = config_setting_get_bool(s);
+		if (k == COND_SENDER_OWNED)
+			l->have_owned = 1;
+		break;
+	case CT_COUNT:
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64) {
+			diag_err(l->d, file, c->line, "%s: must be an integer, "
+			    "not %s", name, lcfg_type_name(s));
+			return -1;
+		}
+		v = config_setting_get_int64(s);
+		if (v < 0 || v > (k == COND_SIZE_OVER ? LLONG_MAX / 2 :
+		    1000000000LL)) {
+			diag_err(l->d, file, c->line, "%s: %lld out of range",
+			    name, v);
+			return -1;
+		}
+		c->u.n = v;
+		break;
+	case CT_ANY:
+		if (config_setting_type(s) != CONFIG_TYPE_LIST ||
+		    config_setting_length(s) == 0) {
+			diag_err(l->d, file, c->line, "any: must be a list of "
+			    "groups: any = ( { ... }, { ... } )");
+			return -1;
+		}
+		if (depth >= RULES_NEST_MAX) {
+			diag_err(l->d, file, c->line, "any: nested deeper "
+			    "than %d levels", RULES_NEST_MAX);
+			return -1;
+		}
+		c->u.any.n = (size_t)config_setting_length(s);
+		c->u.any.v = calloc(c->u.any.n, sizeof(*c->u.any.v));
+		if (c->u.any.v == NULL) {
+			c->u.any.n = 0;
+			return -1;
+		}
+		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++)
+			if (parse_group(l, r, e, &c->u.any.v[i], depth + 1))
+				rc = -1;
+		break;
+	case CT_NOT:
+		if (depth >= RULES_NEST_MAX) {
+			diag_err(l->d, file, c->line, "not: nested deeper "
+			    "than %d levels", RULES_NEST_MAX);
+			return -1;
+		}
+		if ((c->u.not = calloc(1, sizeof(*c->u.not))) == NULL)
+			return -1;
+		if (parse_group(l, r, s, c->u.not, depth + 1) != 0)
+			rc = -1;
+		break;
+	}
+	return rc;
+}
+
+static int
+parse_group(struct loader *l, struct rule *r, const config_setting_t *g,
+    struct cond_group *out, int depth)
+{
+	const config_setting_t *e;
+	int i, n, rc = 0;
+
+	if (!config_setting_is_group(g)) {
+		diag_err(l->d, lcfg_file(g, l->file), lcfg_line(g),
+		    "match: must be a group { ... }, not %s",
+		    lcfg_type_name(g));
+		return -1;
+	}
+	n = config_setting_length(g);
+	if (n == 0)
+		return 0;
+	if ((out->v = calloc((size_t)n, sizeof(*out->v))) == NULL) {
+		diag_err(l->d, l->file, lcfg_line(g), "out of memory");
+		return -1;
+	}
+	for (i = 0; (e = config_setting_get_elem(g, i)) != NULL; i++) {
+		/* Keep the slot so cond_fini frees what was built. */
+		out->n++;
+		if (parse_cond(l, r, e, &out->v[i], depth) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* --- limits ---------------------------------------------------------- */
+
+static int valid_name(const char *);
+
+static int
+add_key_part(struct loader *l, void *obj, const char *name,
+    const config_setting_t *s)
+{
+	struct rule *r = obj;
+	struct limit *lim = r->limit;
+	const char *file = lcfg_file(s, l->file);
+	char sbuf[128];
+	size_t i;
+	int k;
+
+	for (k = 0; k < KEY_COUNT; k++)
+		if (strcmp(key_defs[k].name, name) == 0)
+			break;
+	if (k == KEY_COUNT) {
+		diag_err(l->d, file, lcfg_line(s), "limit.key: unknown part "
+		    "'%s' (client_ip, client_net, helo, sender, sender_domain, "
+		    "rcpt, rcpt_domain, auth_user)", name);
+		return -1;
+	}
+	for (i = 0; i < lim->nparts; i++)
+		if (lim->parts[i] == (enum key_part)k) {
+			diag_err(l->d, file, lcfg_line(s), "limit.key: '%s' "
+			    "given twice", name);
+			return -1;
+		}
+	if (!(key_defs[k].stages & STAGE_BIT(r->stage))) {
+		diag_err(l->d, file, lcfg_line(s), "limit.key: %s has no "
+		    "value at stage %s (available at: %s)", name,
+		    stage_name(r->stage),
+		    stages_text(key_defs[k].stages, sbuf, sizeof(sbuf)));
+		return -1;
+	}
+	if (lim->nparts == RULES_KEY_PARTS_MAX)
+		return -1;
+	lim->parts[lim->nparts++] = (enum key_part)k;
+	l->rs->keys_used[r->stage] |= 1u << k;
+	return 0;
+}
+
+static int
+parse_limit(struct loader *l, struct rule *r, const config_setting_t *g)
+{
+	const char *file = lcfg_file(g, l->file), *str;
+	const config_setting_t *s;
+	struct limit *lim;
+	char err[128];
+	long long v;
+	int rc = 0, got;
+
+	if (!config_setting_is_group(g)) {
+		diag_err(l->d, file, lcfg_line(g), "limit: must be a group "
+		    "{ key = ...; rate = ...; }, not %s", lcfg_type_name(g));
+		return -1;
+	}
+	if ((lim = r->limit = calloc(1, sizeof(*lim))) == NULL)
+		return -1;
+	lim->line = lcfg_line(g);
+	lim->ipv4_prefix = 24;
+	lim->ipv6_prefix = 64;
+	lim->cost = 1;
+	lim->charge = 1;
+	lim->on_error = l->opts->default_on_error;
+	if (lcfg_check_keys(g, limit_keys, file, "limit", l->d) > 0)
+		rc = -1;
+
+	if ((s = config_setting_get_member(g, "key")) == NULL) {
+		diag_err(l->d, file, lim->line, "limit: key is missing");
+		rc = -1;
+	} else if (each_string(l, s, "limit.key", add_key_part, r) != 0)
+		rc = -1;
+
+	got = lcfg_get_string(g, "rate", &str, file, "limit.", l->d);
+	if (got == 0) {
+		diag_err(l->d, file, lim->line, "limit: rate is missing");
+		rc = -1;
+	} else if (got < 0)
+		rc = -1;
+	else if (gcra_parse_rate(str, &lim->count, &lim->period_ns, err,
+	    sizeof(err)) != 0) {
+		s = config_setting_get_member(g, "rate");
+		diag_err(l->d, file, lcfg_line(s), "limit.rate: \"%s\": %s",
+		    str, err);
+		rc = -1;
+	} else
+		str_copy(lim->rate, sizeof(lim->rate), str, strlen(str));
+
+	lim->g.burst = lim->count;
+	got = lcfg_get_int(g, "burst", 1, 1000000000000LL, &v, file,
+	    "limit.", l->d);
+	if (got < 0)
+		rc = -1;
+	else if (got > 0)
+		lim->g.burst = v;
+
+	s = config_setting_get_member(g, "cost");
+	if (s != NULL && config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if (strcmp(config_setting_get_string(s), "size") != 0) {
+			diag_err(l->d, file, lcfg_line(s), "limit.cost: must "
+			    "be a positive integer or \"size\"");
+			rc = -1;
+		} else if (r->stage != STAGE_EOM) {
+			diag_err(l->d, file, lcfg_line(s), "limit.cost: "
+			    "\"size\" is known only at stage eom");
+			rc = -1;
+		} else
+			lim->cost_size = 1;
+	} else if ((got = lcfg_get_int(g, "cost", 1, 1000000000LL, &v, file,
+	    "limit.", l->d)) < 0)
+		rc = -1;
+	else if (got > 0)
+		lim->cost = v;
+
+	got = lcfg_get_string(g, "on_error", &str, file, "limit.", l->d);
+	if (got < 0)
+		rc = -1;
+	else if (got > 0) {
+		if (strcmp(str, "accept") == 0)
+			lim->on_error = ONERR_ACCEPT;
+		else if (strcmp(str, "tempfail") == 0)
+			lim->on_error = ONERR_TEMPFAIL;
+		else if (strcmp(str, "memory") == 0)
+			lim->on_error = ONERR_MEMORY;
+		else {
+			s = config_setting_get_member(g, "on_error");
+			diag_err(l->d, file, lcfg_line(s), "limit.on_error: "
+			    "\"%s\" is not accept, tempfail or memory", str);
+			rc = -1;
+		}
+	}
+
+	/*
+	 * counter: rules naming the same counter share it (one rule counts
+	 * refused recipients, another refuses the network at connect).
+	 */
+	got = lcfg_get_string(g, "counter", &str, file, "limit.", l->d);
+	if (got < 0)
+		rc = -1;
+	else if (got > 0 && !valid_name(str)) {
+		diag_err(l->d, file, lcfg_line(config_setting_get_member(g,
+		    "counter")), "limit.counter: \"%s\" must be 1..%d of "
+		    "A-Z a-z 0-9 . _ -", str, RULES_NAME_MAX);
+		rc = -1;
+	}
+	lim->counter = strdup(got > 0 ? str : r->name != NULL ? r->name : "");
+	if (lim->counter == NULL)
+		rc = -1;
+	if (lcfg_get_bool(g, "charge", &lim->charge, file, "limit.",
+	    l->d) < 0)
+		rc = -1;
+
+	if ((got = lcfg_get_int(g, "ipv4_prefix", 0, 32, &v, file, "limit.",
+	    l->d)) < 0)
+		rc = -1;
+	else if (got > 0)
+		lim->ipv4_prefix = (unsigned)v;
+	if ((got = lcfg_get_int(g, "ipv6_prefix", 0, 128, &v, file,
+	    "limit.", l->d)) < 0)
+		rc = -1;
+	else if (got > 0)
+		lim->ipv6_prefix = (unsigned)v;
+
+	if (lim->count > 0 && gcra_limit_init(&lim->g, lim->count,
+	    lim->period_ns, lim->g.burst) != 0)
+		rc = -1;
+	l->rs->nlimits++;
+	return rc;
+}
+
+/* --- replies and tags ------------------------------------------------ */
+
+static int
+parse_reply(struct loader *l, struct rule *r, const config_setting_t *s)
+{
+	const char *lines[REPLY_LINES_MAX + 1];
+	const config_setting_t *e;
+	struct reply_ctx ctx;
+	size_t n = 0;
+	int i;
+
+	ctx.file = lcfg_file(s, l->file);
+	ctx.line = lcfg_line(s);
+	ctx.stage = r->stage;
+	ctx.action = r->action;
+	if (r->action != ACTION_REJECT && r->action != ACTION_TEMPFAIL) {
+		diag_err(l->d, ctx.file, ctx.line, "reply: action %s sends no "
+		    "reply (only reject and tempfail do)",
+		    action_name(r->action));
+		return -1;
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		lines[n++] = config_setting_get_string(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_ARRAY ||
+	    config_setting_type(s) == CONFIG_TYPE_LIST) {
+		if (config_setting_length(s) > REPLY_LINES_MAX) {
+			diag_err(l->d, ctx.file, ctx.line, "reply: %d lines, "
+			    "at most %d", config_setting_length(s),
+			    REPLY_LINES_MAX);
+			return -1;
+		}
+		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
+			if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+				diag_err(l->d, ctx.file, lcfg_line(e), "reply: "
+				    "line %d must be a string", i + 1);
+				return -1;
+			}
+			lines[n++] = config_setting_get_string(e);
+		}
+	}
+	if (n == 0) {
+		diag_err(l->d, ctx.file, ctx.line, "reply: must be a string "
+		    "\"CODE X.Y.Z text\" or a list of them");
+		return -1;
+	}
+	if (reply_parse(&r->reply, lines, n, &ctx, l->d) != 0)
+		return -1;
+	r->has_reply = 1;
+	l->rs->vars_used[r->stage] |= r->reply.vars;
+	return 0;
+}
+
+/* add_header = "Name: value template" */
+static int
+parse_tag(struct loader *l, struct rule *r, const config_setting_t *s)
+{
+	const char *file = lcfg_file(s, l->file), *v, *colon, *p;
+	struct reply_ctx ctx = { file, lcfg_line(s), r->stage, r->action };
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		diag_err(l->d, file, ctx.line, "add_header: must be a string "
+		    "\"Name: value\"");
+		return -1;
+	}
+	if (r->action != ACTION_TAG) {
+		diag_err(l->d, file, ctx.line, "add_header: only action tag "
+		    "adds a header, not %s", action_name(r->action));
+		return -1;
+	}
+	v = config_setting_get_string(s);
+	colon = strchr(v, ':');
+	/* RFC 5322 §2.2: field names are printable ASCII except ':'. */
+	for (p = v; colon != NULL && p < colon; p++)
+		if (*p <= ' ' || *p > '~')
+			break;
+	if (colon == NULL || colon == v || p != colon ||
+	    (size_t)(colon - v) >= SESS_HDR_NAME_MAX) {
+		diag_err(l->d, file, ctx.line, "add_header: \"%s\" is not "
+		    "\"Name: value\" with a valid header name", v);
+		return -1;
+	}
+	if ((r->tag_name = strndup(v, (size_t)(colon - v))) == NULL)
+		return -1;
+	for (p = colon + 1; *p == ' ' || *p == '\t'; p++)
+		;
+	if (reply_tmpl_parse(&r->tag_value, p, &ctx, l->d) != 0)
+		return -1;
+	l->rs->vars_used[r->stage] |= r->tag_value.vars;
+	return 0;
+}
+
+/* --- one rule -------------------------------------------------------- */
+
+static int
+get_enum(struct loader *l, const config_setting_t *g, const char *key,
+    int (*lookup)(const char *), const char *choices, int *out)
+{
+	const char *file = lcfg_file(g, l->file), *str;
+	int got, v;
+
+	got = lcfg_get_string(g, key, &str, file, "", l->d);
+	if (got <= 0)
+		return got;
+	if ((v = lookup(str)) < 0) {
+		diag_err(l->d, file,
+		    lcfg_line(config_setting_get_member(g, key)),
+		    "%s: \"%s\" is not one of %s", key, str, choices);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+static int
+mode_by_name(const char *s)
+{
+	if (strcmp(s, "enforce") == 0)
+		return MODE_ENFORCE;
+	if (strcmp(s, "dry-run") == 0)
+		return MODE_DRYRUN;
+	return -1;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > RULES_NAME_MAX)
+		return 0;
+	/* Names go into logs and counter keys: keep them plain. */
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static int
+parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
+{
+	const char *file = lcfg_file(g, l->file), *str;
+	const config_setting_t *s;
+	struct match_src src;
+	int rc = 0, got, v, have_stage = 0, have_action = 0;
+
+	r->file = file;
+	r->line = lcfg_line(g);
+	r->mode = l->opts->default_mode;
+	l->have_owned = 0;
+	if (!config_setting_is_group(g)) {
+		diag_err(l->d, file, r->line, "rules: each rule must be a "
+		    "group { name = ...; ... }, not %s", lcfg_type_name(g));
+		return -1;
+	}
+	if (lcfg_check_keys(g, rule_keys, file, "rule", l->d) > 0)
+		rc = -1;
+
+	got = lcfg_get_string(g, "name", &str, file, "", l->d);
+	if (got == 0) {
+		diag_err(l->d, file, r->line, "rule: name is missing");
+		rc = -1;
+	} else if (got < 0)
+		rc = -1;
+	else {
+		r->line = lcfg_line(config_setting_get_member(g, "name"));
+		if (!valid_name(str)) {
+			diag_err(l->d, file, r->line, "name: \"%s\" must be "
+			    "1..%d of A-Z a-z 0-9 . _ -", str, RULES_NAME_MAX);
+			rc = -1;
+		}
+		if ((r->name = strdup(str)) == NULL)
+			return -1;
+	}
+
+	got = get_enum(l, g, "stage", stage_by_name, "connect, helo, "
+	    "envfrom, envrcpt, data, header, eom, unknown", &v);
+	if (got == 0) {
+		diag_err(l->d, file, r->line, "rule: stage is missing");
+		rc = -1;
+	} else if (got < 0)
+		rc = -1;
+	else {
+		r->stage = (enum stage)v;
+		have_stage = 1;
+	}
+
+	got = get_enum(l, g, "action", action_by_name, "accept, continue, "
+	    "log, reject, tempfail, discard, quarantine, tag", &v);
+	if (got == 0) {
+		diag_err(l->d, file, r->line, "rule: action is missing");
+		rc = -1;
+	} else if (got < 0)
+		rc = -1;
+	else {
+		r->action = (enum action)v;
+		have_action = 1;
+		if (have_stage && !(action_stages(r->action) &
+		    STAGE_BIT(r->stage))) {
+			diag_err(l->d, file, lcfg_line(
+			    config_setting_get_member(g, "action")),
+			    "action: %s is not possible at stage %s",
+			    action_name(r->action), stage_name(r->stage));
+			rc = -1;
+		}
+	}
+
+	got = get_enum(l, g, "mode", mode_by_name, "enforce, dry-run", &v);
+	if (got < 0)
+		rc = -1;
+	else if (got > 0)
+		r->mode = (enum rule_mode)v;
+
+	/* What follows depends on a known stage and action. */
+	if (!have_stage || !have_action)
+		return -1;
+
+	if ((s = config_setting_get_member(g, "match")) != NULL) {
+		r->has_match = 1;
+		if (parse_group(l, r, s, &r->match, 0) != 0)
+			rc = -1;
+	}
+	if ((s = config_setting_get_member(g, "limit")) != NULL &&
+	    parse_limit(l, r, s) != 0)
+		rc = -1;
+
+	if ((s = config_setting_get_member(g, "reply")) != NULL) {
+		if (parse_reply(l, r, s) != 0)
+			rc = -1;
+	} else if (r->action == ACTION_REJECT ||
+	    r->action == ACTION_TEMPFAIL) {
+		if (reply_default(&r->reply, r->action) != 0)
+			rc = -1;
+	}
+
+	if ((s = config_setting_get_member(g, "add_header")) != NULL) {
+		if (parse_tag(l, r, s) != 0)
+			rc = -1;
+	} else if (r->action == ACTION_TAG) {
+		diag_err(l->d, file, lcfg_line(config_setting_get_member(g,
+		    "action")), "action: tag needs add_header = \"Name: "
+		    "value\"");
+		rc = -1;
+	}
+
+	got = lcfg_get_string(g, "owner_map", &str, file, "", l->d);
+	if (got < 0)
+		rc = -1;
+	else if (got > 0) {
+		s = config_setting_get_member(g, "owner_map");
+		src.file = file;
+		src.line = lcfg_line(s);
+		src.basedir = l->basedir;
+		if (strncmp(str, "file:", 5) != 0) {
+			diag_err(l->d, file, src.line, "owner_map: must be "
+			    "\"file:PATH\"");
+			rc = -1;
+		} else if ((r->owners = match_owners_load(str + 5, &src,
+		    l->d)) == NULL)
+			rc = -1;
+		if (!l->have_owned)
+			diag_warn(l->d, file, src.line, "owner_map: unused: "
+			    "no sender_owned condition in this rule");
+	} else if (l->have_owned) {
+		diag_err(l->d, file, r->line, "match: sender_owned needs "
+		    "owner_map = \"file:PATH\" in the rule");
+		rc = -1;
+	}
+	if (r->mode == MODE_DRYRUN)
+		l->rs->ndryrun++;
+	return rc;
+}
+
+/* --- files ----------------------------------------------------------- */
+
+static int
+add_rule(struct loader *l, struct rule *r)
+{
+	struct rule **nv;
+	size_t ncap;
+
+	if (l->rs->nrules == l->cap) {
+		ncap = l->cap ? l->cap * 2 : 32;
+		if ((nv = realloc(l->rs->rules, ncap * sizeof(*nv))) == NULL)
+			return -1;
+		l->rs->rules = nv;
+		l->cap = ncap;
+	}
+	r->index = (unsigned)l->rs->nrules;
+	l->rs->rules[l->rs->nrules++] = r;
+	return 0;
+}
+
+static int
+load_buf(struct loader *l, const char *buf, size_t len)
+{
+	const config_setting_t *root, *list, *e;
+	static const char *const top_keys[] = { "rules", NULL };
+	struct rule *r;
+	config_t cfg;
+	int i, rc = 0;
+
+	config_init(&cfg);
+	if (lcfg_parse(&cfg, l->file, l->basedir, buf, len, l->d) != 0) {
+		config_destroy(&cfg);
+		return -1;
+	}
+	root = config_root_setting(&cfg);
+	if (lcfg_check_keys(root, top_keys, l->file, "rule file", l->d) > 0)
+		rc = -1;
+	list = config_setting_get_member(root, "rules");
+	if (list == NULL) {
+		diag_warn(l->d, l->file, 0, "no rules = ( ... ); list: the "
+		    "file defines no rule");
+	} else if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		diag_err(l->d, l->file, lcfg_line(list), "rules: must be a "
+		    "list ( { ... }, { ... } ), not %s",
+		    lcfg_type_name(list));
+		rc = -1;
+	} else {
+		for (i = 0; (e = config_setting_get_elem(list, i)) != NULL;
+		    i++) {
+			if ((r = calloc(1, sizeof(*r))) == NULL ||
+			    add_rule(l, r) != 0) {
+				free(r);
+				diag_err(l->d, l->file, 0, "out of memory");
+				rc = -1;
+				break;
+			}
+			if (parse_rule(l, e, r) != 0)
+				rc = -1;
+			/* file pointers must outlive the libconfig tree */
+			r->file = l->file;
+		}
+	}
+	config_destroy(&cfg);
+	return rc;
+}
+
+static int
+by_name_then_index(const void *a, const void *b)
+{
+	const struct rule *ra = *(const struct rule *const *)a;
+	const struct rule *rb = *(const struct rule *const *)b;
+	int c;
+
+	if (ra->name == NULL || rb->name == NULL)
+		return (ra->name == NULL) - (rb->name == NULL);
+	if ((c = strcmp(ra->name, rb->name)) != 0)
+		return c;
+	return (ra->index > rb->index) - (ra->index < rb->index);
+}
+
+/* Duplicate names: the second `name` line, naming the first's place. */
+static int
+check_duplicates(struct loader *l)
+{
+	struct rule **v;
+	size_t i, first = 0;
+	int rc = 0;
+
+	if (l->rs->nrules < 2)
+		return 0;
+	if ((v = malloc(l->rs->nrules * sizeof(*v))) == NULL)
+		return -1;
+	memcpy(v, l->rs->rules, l->rs->nrules * sizeof(*v));
+	qsort(v, l->rs->nrules, sizeof(*v), by_name_then_index);
+	for (i = 1; i < l->rs->nrules; i++) {
+		if (v[i]->name == NULL || v[first]->name == NULL ||
+		    strcmp(v[i]->name, v[first]->name) != 0) {
+			first = i;
+			continue;
+		}
+		diag_err(l->d, v[i]->file, v[i]->line, "name: \"%s\" is "
+		    "already used at %s:%d", v[i]->name, v[first]->file,
+		    v[first]->line);
+		rc = -1;
+	}
+	free(v);
+	return rc;
+}
+
+static int
+same_limit(const struct limit *a, const struct limit *b)
+{
+	return a->nparts == b->nparts && memcmp(a->parts, b->parts,
+	    a->nparts * sizeof(a->parts[0])) == 0 && a->count == b->count &&
+	    a->period_ns == b->period_ns && a->g.burst == b->g.burst &&
+	    a->ipv4_prefix == b->ipv4_prefix &&
+	    a->ipv6_prefix == b->ipv6_prefix;
+}
+
+/* Rules sharing a counter must agree on what it counts and how fast. */
+static int
+check_counters(struct loader *l)
+{
+	struct rule **v = l->rs->rules, *a, *b;
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; i < l->rs->nrules; i++) {
+		if ((b = v[i])->limit == NULL || b->limit->counter == NULL)
+			continue;
+		for (j = 0; j < i; j++) {
+			a = v[j];
+			if (a->limit == NULL || a->limit->counter == NULL ||
+			    strcmp(a->limit->counter, b->limit->counter) != 0)
+				continue;
+			if (!same_limit(a->limit, b->limit)) {
+				diag_err(l->d, b->file, b->limit->line,
+				    "limit: counter \"%s\" is shared with "
+				    "rule %s (%s:%d) but key, rate, burst or "
+				    "prefixes differ", b->limit->counter,
+				    a->name, a->file, a->limit->line);
+				rc = -1;
+			}
+			break;
+		}
+	}
+	return rc;
+}
+
+static int
+index_stages(struct ruleset *rs)
+{
+	size_t i, n[STAGE_COUNT] = { 0 };
+	int s;
+
+	for (i = 0; i < rs->nrules; i++)
+		n[rs->rules[i]->stage]++;
+	for (s = 0; s < STAGE_COUNT; s++) {
+		if (n[s] == 0)
+			continue;
+		if ((rs->by_stage[s] = calloc(n[s], sizeof(struct rule *))) ==
+		    NULL)
+			return -1;
+	}
+	for (i = 0; i < rs->nrules; i++) {
+		s = rs->rules[i]->stage;
+		rs->by_stage[s][rs->nby_stage[s]++] = rs->rules[i];
+	}
+	return 0;
+}
+
+static struct ruleset *
+ruleset_new(size_t nfiles)
+{
+	struct ruleset *rs = calloc(1, sizeof(*rs));
+
+	if (rs == NULL)
+		return NULL;
+	atomic_init(&rs->refs, 1);
+	if (nfiles > 0 && (rs->files = calloc(nfiles, sizeof(char *))) ==
+	    NULL) {
+		free(rs);
+		return NULL;
+	}
+	return rs;
+}
+
+static struct ruleset *
+finish(struct loader *l, int rc)
+{
+	if (check_duplicates(l) != 0)
+		rc = -1;
+	if (check_counters(l) != 0)
+		rc = -1;
+	if (rc == 0 && index_stages(l->rs) != 0) {
+		diag_err(l->d, NULL, 0, "out of memory");
+		rc = -1;
+	}
+	if (rc != 0 || l->d->errors > 0) {
+		ruleset_free(l->rs);
+		return NULL;
+	}
+	return l->rs;
+}
+
+static int
+keep_file(struct loader *l, const char *path)
+{
+	char *dup = strdup(path);
+
+	if (dup == NULL)
+		return -1;
+	l->rs->files[l->rs->nfiles++] = dup;
+	l->file = dup;
+	return 0;
+}
+
+struct ruleset *
+rules_load_buf(const char *file, const char *basedir, const char *buf,
+    size_t len, const struct rules_opts *opts, struct diag *d)
+{
+	struct loader l = { .opts = opts, .d = d, .basedir = basedir };
+
+	if ((l.rs = ruleset_new(1)) == NULL || keep_file(&l, file) != 0) {
+		ruleset_free(l.rs);
+		diag_err(d, file, 0, "out of memory");
+		return NULL;
+	}
+	return finish(&l, load_buf(&l, buf, len));
+}
+
+struct ruleset *
+rules_load(const char *const *files, size_t nfiles,
+    const struct rules_opts *opts, struct diag *d)
+{
+	struct loader l = { .opts = opts, .d = d };
+	char err[256], dir[PATH_MAX];
+	size_t i, len;
+	char *buf;
+	int rc = 0;
+
+	if ((l.rs = ruleset_new(nfiles)) == NULL) {
+		diag_err(d, NULL, 0, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < nfiles; i++) {
+		if (keep_file(&l, files[i]) != 0) {
+			diag_err(d, files[i], 0, "out of memory");
+			rc = -1;
+			break;
+		}
+		str_copy(dir, sizeof(dir), files[i], strlen(files[i]));
+		l.basedir = dirname(dir);
+		buf = match_read_file(files[i], RULES_FILE_MAX, &len, err,
+		    sizeof(err));
+		if (buf == NULL) {
+			diag_err(d, files[i], 0, "%s", err);
+			rc = -1;
+			continue;
+		}
+		if (load_buf(&l, buf, len) != 0)
+			rc = -1;
+		free(buf);
+	}
+	return finish(&l, rc);
+}

@@ -1,0 +1,123 @@
+/*
+ * session.h - what warden knows about one SMTP connection and its current
+ * transaction: the facts rules test (DESIGN.md §3) and the verdict state
+ * that outlives one event (accepted, closed by 421, pending quarantine
+ * and tags).
+ * Owns: bounded copies of MTA-supplied values. Every field has a cap;
+ * longer input is cut and the field's bit is set in `truncated`.
+ * Not: policy (engine.c), libmilter (milter.c fills it).
+ * Threads: a session is used by one callback at a time (libmilter
+ * serialises a connection's callbacks); no locking inside.
+ * Memory: fixed size, no heap; it borrows the ruleset it started with.
+ */
+#ifndef WARDEN_SESSION_H
+#define WARDEN_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "match.h"
+
+#define SESS_IP_MAX		64
+#define SESS_NAME_MAX		256	/* client_name, daemon: DNS names */
+#define SESS_HELO_MAX		256
+#define SESS_ADDR_MAX		320	/* RFC 5321 path: 256, plus slack */
+#define SESS_USER_MAX		256
+#define SESS_MECH_MAX		32
+#define SESS_TLSVER_MAX		32
+#define SESS_QID_MAX		32
+#define SESS_CMD_MAX		64
+#define SESS_HDR_NAME_MAX	128
+#define SESS_HDR_VALUE_MAX	2048
+#define SESS_TAGS_MAX		8
+#define SESS_TAG_MAX		512	/* one "Name: value" header to add */
+
+/* Bits of sess.truncated: which fields were cut to their cap. */
+enum sess_field {
+	SF_CLIENT_NAME = 1u << 0,
+	SF_DAEMON = 1u << 1,
+	SF_HELO = 1u << 2,
+	SF_SENDER = 1u << 3,
+	SF_RCPT = 1u << 4,
+	SF_AUTH_USER = 1u << 5,
+	SF_COMMAND = 1u << 6,
+	SF_HEADER = 1u << 7,
+	SF_OTHER = 1u << 8,
+};
+
+struct rule;
+
+struct sess_tag {
+	const struct rule *rule;
+	char		hdr_name[SESS_HDR_NAME_MAX];
+	char		hdr_value[SESS_TAG_MAX];
+};
+
+struct sess {
+	/* connection */
+	char		client_ip[SESS_IP_MAX];	/* as given, unbracketed */
+	struct match_ip	ip;			/* family 0: unknown */
+	unsigned	client_port;
+	char		client_name[SESS_NAME_MAX];
+	char		daemon[SESS_NAME_MAX];
+	int		port;			/* MTA listener; 0 unknown */
+	char		helo[SESS_HELO_MAX];
+	int		tls;
+	char		tls_version[SESS_TLSVER_MAX];
+	int		cipher_bits;
+	int		auth;
+	char		auth_user[SESS_USER_MAX];
+	char		auth_mech[SESS_MECH_MAX];
+	unsigned	unknown_count;		/* session */
+	unsigned	bad_rcpt_count;		/* session */
+	char		command[SESS_CMD_MAX];	/* current unknown command */
+	/* transaction */
+	char		queue_id[SESS_QID_MAX];
+	int		has_sender;
+	char		sender[SESS_ADDR_MAX];	/* no <>; "" = null sender */
+	long long	size;			/* SIZE= at MAIL, bytes at eom */
+	char		rcpt[SESS_ADDR_MAX];	/* current recipient */
+	int		rcpt_rejected;		/* by the MTA */
+	unsigned	rcpt_count;		/* transaction */
+	char		hdr_name[SESS_HDR_NAME_MAX];
+	char		hdr_value[SESS_HDR_VALUE_MAX];
+	unsigned	truncated;
+	/* verdict state */
+	int		conn_accepted;		/* accept at connect/helo */
+	int		msg_accepted;		/* accept at envfrom..eom */
+	const struct rule *closed_by;		/* a 421: every later event */
+	int64_t		closed_retry_ns;
+	const struct rule *quarantine;		/* applied at eom */
+	struct sess_tag	tags[SESS_TAGS_MAX];	/* added at eom */
+	size_t		ntags, nconn_tags;	/* conn tags come first */
+};
+
+/* Zeroes everything: a new connection. */
+void	sess_init(struct sess *);
+/* Forgets the transaction (new MAIL FROM, RSET, abort, after eom). */
+void	sess_reset_msg(struct sess *);
+
+/*
+ * Setters take untrusted bytes (len need not include a NUL) and copy them
+ * bounded; a cut value sets its truncated bit. NULL clears the field.
+ */
+void	sess_set_client(struct sess *, const char *ip, size_t len,
+	    unsigned port);
+void	sess_set_client_name(struct sess *, const char *, size_t);
+void	sess_set_daemon(struct sess *, const char *, size_t);
+void	sess_set_helo(struct sess *, const char *, size_t);
+void	sess_set_tls(struct sess *, const char *version, size_t len,
+	    int cipher_bits);
+void	sess_set_auth(struct sess *, const char *user, size_t ulen,
+	    const char *mech, size_t mlen);
+/* "<a@b>", "a@b", "<>" (null sender): angle brackets are removed. */
+void	sess_set_sender(struct sess *, const char *, size_t);
+void	sess_set_rcpt(struct sess *, const char *, size_t, int rejected);
+void	sess_set_queue_id(struct sess *, const char *, size_t);
+void	sess_set_command(struct sess *, const char *, size_t);
+void	sess_set_header(struct sess *, const char *name, size_t nlen,
+	    const char *value, size_t vlen);
+
+/* Domain part of an address (after the last '@'), or "" when none. */
+const char *sess_domain(const char *addr);
+
+#endif
