@@ -1,0 +1,112 @@
+/*
+ * check.c - `warden check`: every error and warning of a config and its
+ * rules, then what a postmaster needs to wire the MTA: a summary and the
+ * exact macro lines for Postfix main.cf and a Sendmail .mc.
+ * Not: loading (config.c) or validation (rules.c, reply.c).
+ * Errors: diagnostics on err, the report on out.
+ */
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+#include "macros.h"
+
+/* "a b" + needed names missing from it, joined with sep. */
+static void
+merge(const char *deflt, const char **need, size_t n, const char *sep,
+    char *buf, size_t len)
+{
+	size_t i, at;
+	const char *p;
+	int found;
+
+	at = (size_t)snprintf(buf, len, "%s", deflt);
+	for (i = 0; i < n && at < len; i++) {
+		/* Whole-word search in the default list. */
+		for (found = 0, p = deflt; (p = strstr(p, need[i])) != NULL;
+		    p++) {
+			size_t l = strlen(need[i]);
+
+			if ((p == deflt || p[-1] == ' ') && (p[l] == '\0' ||
+			    p[l] == ' ' || p[l] == ',')) {
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", sep,
+			    need[i]);
+	}
+}
+
+static void
+print_macros(const struct ruleset *rs, FILE *out)
+{
+	const char *need[MACROS_MAX];
+	char line[512];
+	size_t n;
+	int ms;
+
+	fprintf(out, "postfix main.cf (defaults plus what warden needs):\n");
+	for (ms = 0; ms < MS_COUNT; ms++) {
+		n = macros_needed(rs, ms, need, MACROS_MAX);
+		if (n == 0)
+			continue;
+		merge(macros_postfix_default(ms), need, n, " ", line,
+		    sizeof(line));
+		fprintf(out, "  %s = %s\n", macros_postfix_param(ms), line);
+	}
+	fprintf(out, "sendmail .mc (defaults plus what warden needs):\n");
+	for (ms = 0; ms < MS_COUNT; ms++) {
+		n = macros_needed(rs, ms, need, MACROS_MAX);
+		if (n == 0)
+			continue;
+		merge(macros_sendmail_default(ms), need, n, ", ", line,
+		    sizeof(line));
+		fprintf(out, "  define(`%s', `%s')dnl\n",
+		    macros_sendmail_define(ms), line);
+	}
+}
+
+static void
+print_summary(const struct config *c, FILE *out)
+{
+	const struct ruleset *rs = c->rs;
+	size_t i;
+	int s;
+
+	fprintf(out, "files: %zu\n", rs->nfiles);
+	for (i = 0; i < rs->nfiles; i++)
+		fprintf(out, "  %s\n", rs->files[i]);
+	fprintf(out, "rules: %zu (", rs->nrules);
+	for (s = 0; s < STAGE_COUNT; s++)
+		fprintf(out, "%s%s %zu", s ? ", " : "", stage_name(s),
+		    rs->nby_stage[s]);
+	fprintf(out, ")\nlimits: %zu\ndry-run rules: %zu\n", rs->nlimits,
+	    rs->ndryrun);
+	fprintf(out, "store: %s, on_error %s\n", c->store.backend,
+	    rules_on_error_name(c->store.on_error));
+}
+
+int
+check_main(const char *conf, FILE *out, FILE *err)
+{
+	struct config *c;
+	struct diag d;
+	int rc;
+
+	diag_init(&d);
+	c = config_load(conf, &d);
+	diag_print(&d, err);
+	if (c != NULL) {
+		print_summary(c, out);
+		print_macros(c->rs, out);
+	}
+	fprintf(c != NULL ? out : err, "check: %s: %s (%zu error%s, %zu "
+	    "warning%s)\n", conf, c != NULL ? "ok" : "FAILED", d.errors,
+	    d.errors == 1 ? "" : "s", d.warnings, d.warnings == 1 ? "" : "s");
+	rc = c != NULL ? 0 : -1;
+	config_free(c);
+	diag_fini(&d);
+	return rc;
+}

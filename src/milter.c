@@ -1,0 +1,885 @@
+/*
+ * milter.c - `warden run`: the libmilter side (DESIGN.md §4, §5, §6).
+ * Owns: translating libmilter callbacks into session facts and engine
+ * stages, verdicts into smfi_setreply/SMFIS_*, negotiation, the listening
+ * socket, privilege drop, signals (reload, stats, stop).
+ * Not: policy (engine.c), formats (declog.c, stats.c).
+ * Threads: libmilter runs callbacks on many threads; one connection's
+ * callbacks are serialised. The running config is a refcounted snapshot:
+ * a connection takes one at connect and keeps it until close, so a reload
+ * never changes the rules under a session in flight. libmilter gives
+ * xxfi_connect no user pointer, so the current snapshot is the one
+ * mutable file-scope state here (guarded by snap_lock).
+ * Errors: nothing the MTA sends can abort us; out of memory at connect
+ * tempfails that connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "config.h"
+#include "declog.h"
+#include "engine.h"
+#include "log.h"
+#include "macros.h"
+#include "milter.h"
+#include "stats.h"
+
+/* One loaded configuration; sessions hold a reference. */
+struct snap {
+	atomic_int	refs;
+	struct config	*cfg;
+	unsigned long	proto;		/* SMFIP_NO* we may ask for */
+	int		need_rej;	/* SMFIP_RCPT_REJ */
+	char		*symlist[MS_COUNT];	/* "{daemon_port} i" */
+};
+
+/* Per connection (smfi_setpriv). */
+struct conn {
+	struct snap	*snap;
+	struct sess	s;
+	struct engine_result res;
+	int		rcpt_rej;	/* MTA agreed to send refused RCPTs */
+	int		want_body;
+};
+
+/* The daemon's shared state; see the file comment for why it is here. */
+static struct {
+	pthread_mutex_t	snap_lock;
+	struct snap	*snap;
+	struct store	*store;		/* survives reloads */
+	struct engine_ctx ctx;
+	int64_t		start;
+	int		sigpipe[2];
+} D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER, .sigpipe = { -1, -1 } };
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	/* Monotonic: rate counters must not jump with the wall clock. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+/* --- the timed store ------------------------------------------------- */
+
+/*
+ * Wraps the configured store to count calls and errors and measure
+ * latency; the engine and stores do not read clocks (CONVENTIONS.md §8).
+ */
+struct timed {
+	struct store	base;
+	struct store	*inner;
+};
+
+static int
+timed_charge(struct store *st, const struct store_req *req,
+    struct store_res *res, size_t n, int64_t now)
+{
+	struct timed *t = (struct timed *)st;
+	int64_t t0 = now_ns();
+	size_t i;
+	int rc;
+
+	rc = store_charge(t->inner, req, res, n, now);
+	stats_add(ST_STORE_CALLS, 1);
+	stats_store_latency((uint64_t)(now_ns() - t0) / 1000);
+	for (i = 0; i < n; i++)
+		if (res[i].err) {
+			stats_add(ST_STORE_ERRORS, 1);
+			break;
+		}
+	return rc;
+}
+
+static void
+timed_refund(struct store *st, const struct store_req *req, size_t n,
+    int64_t now)
+{
+	store_refund(((struct timed *)st)->inner, req, n, now);
+}
+
+static int
+timed_peek(struct store *st, const struct store_req *req,
+    struct store_res *res, size_t n, int64_t now)
+{
+	return store_peek(((struct timed *)st)->inner, req, res, n, now);
+}
+
+static void
+timed_free(struct store *st)
+{
+	struct timed *t = (struct timed *)st;
+
+	store_free(t->inner);
+	free(t);
+}
+
+static const struct store_ops timed_ops = {
+	"timed", timed_charge, timed_refund, timed_peek, timed_free
+};
+
+/* --- snapshots ------------------------------------------------------- */
+
+static void
+snap_unref(struct snap *sn)
+{
+	int i;
+
+	if (sn == NULL || atomic_fetch_sub(&sn->refs, 1) != 1)
+		return;
+	config_free(sn->cfg);
+	for (i = 0; i < MS_COUNT; i++)
+		free(sn->symlist[i]);
+	free(sn);
+}
+
+static struct snap *
+snap_get(void)
+{
+	struct snap *sn;
+
+	pthread_mutex_lock(&D.snap_lock);
+	sn = D.snap;
+	atomic_fetch_add(&sn->refs, 1);
+	pthread_mutex_unlock(&D.snap_lock);
+	return sn;
+}
+
+/* What to negotiate follows from what the rules read. */
+static struct snap *
+snap_new(struct config *c)
+{
+	const struct ruleset *rs = c->rs;
+	const char *m[MACROS_MAX];
+	struct snap *sn;
+	size_t n, i, at, len;
+	uint32_t all = 0;
+	int s, need_body;
+
+	if ((sn = calloc(1, sizeof(*sn))) == NULL)
+		return NULL;
+	atomic_init(&sn->refs, 1);
+	sn->cfg = c;
+	for (s = 0; s < STAGE_COUNT; s++)
+		all |= rs->conds_used[s];
+	if (rs->nby_stage[STAGE_HEADER] == 0)
+		sn->proto |= SMFIP_NOHDRS | SMFIP_NOEOH;
+	/* The body only matters for the size at eom. */
+	need_body = (rs->conds_used[STAGE_EOM] & (1u << COND_SIZE_OVER)) != 0;
+	for (i = 0; i < rs->nby_stage[STAGE_EOM]; i++)
+		if (rs->by_stage[STAGE_EOM][i]->limit != NULL &&
+		    rs->by_stage[STAGE_EOM][i]->limit->cost_size)
+			need_body = 1;
+	if (!need_body)
+		sn->proto |= SMFIP_NOBODY;
+	if (rs->nby_stage[STAGE_UNKNOWN] == 0)
+		sn->proto |= SMFIP_NOUNKNOWN;
+	sn->need_rej = (all & ((1u << COND_RCPT_REJECTED) |
+	    (1u << COND_BAD_RCPT_COUNT_OVER))) != 0;
+	for (s = 0; s < MS_COUNT; s++) {
+		n = macros_needed(rs, s, m, MACROS_MAX);
+		for (len = 1, i = 0; i < n; i++)
+			len += strlen(m[i]) + 1;
+		if ((sn->symlist[s] = calloc(1, len)) == NULL) {
+			sn->cfg = NULL;
+			snap_unref(sn);
+			return NULL;
+		}
+		for (at = 0, i = 0; i < n; i++)
+			at += (size_t)snprintf(sn->symlist[s] + at, len - at,
+			    "%s%s", i ? " " : "", m[i]);
+	}
+	return sn;
+}
+
+/* --- helpers --------------------------------------------------------- */
+
+static const char *
+macro(SMFICTX *ctx, const char *name)
+{
+	const char *v = smfi_getsymval(ctx, (char *)name);
+
+	return v != NULL ? v : "";
+}
+
+static void
+on_decision(void *arg, const struct engine_decision *d)
+{
+	char line[LOG_LINE_MAX];
+
+	(void)arg;
+	stats_decision(d);
+	log_info("%s", declog_format(d, line, sizeof(line)));
+}
+
+/*
+ * Hands the reply to libmilter: '%' doubled (Sendmail formats the text),
+ * multi-line through smfi_setmlreply. When libmilter refuses the text
+ * (over its 980-byte line limit once escaped) the codes alone still go.
+ */
+static void
+set_reply(SMFICTX *ctx, const struct reply_out *r)
+{
+	char esc[REPLY_LINES_MAX][REPLY_TEXT_MAX * 2 + 1];
+	char *l[REPLY_LINES_MAX + 1];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < REPLY_LINES_MAX + 1; i++)
+		l[i] = NULL;
+	for (i = 0; i < r->nlines && i < REPLY_LINES_MAX; i++) {
+		reply_milter_esc(r->line[i], esc[i], sizeof(esc[i]));
+		l[i] = esc[i];
+	}
+	if (r->nlines <= 1)
+		rc = smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode,
+		    r->nlines == 1 && esc[0][0] != '\0' ? esc[0] : NULL);
+	else
+		rc = smfi_setmlreply(ctx, r->rcode, r->xcode, l[0], l[1], l[2],
+		    l[3], l[4], l[5], l[6], l[7], l[8], l[9], l[10], l[11],
+		    l[12], l[13], l[14], l[15], l[16], l[17], l[18], l[19],
+		    l[20], l[21], l[22], l[23], l[24], l[25], l[26], l[27],
+		    l[28], l[29], l[30], l[31], (char *)NULL);
+	if (rc != MI_SUCCESS) {
+		log_warning("libmilter refused the reply text of %s; sending "
+		    "the codes only", r->rcode);
+		(void)smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode,
+		    NULL);
+	}
+}
+
+/* Runs the engine for one stage and turns its result into SMFIS_*. */
+static sfsistat
+eval(SMFICTX *ctx, struct conn *c, enum stage stage)
+{
+	struct engine_result *res = &c->res;
+
+	engine_eval(&D.ctx, c->snap->cfg->rs, &c->s, stage, now_ns(), res);
+	switch (res->action) {
+	case ACTION_ACCEPT:
+		return SMFIS_ACCEPT;
+	case ACTION_REJECT:
+		set_reply(ctx, &res->reply);
+		return SMFIS_REJECT;
+	case ACTION_TEMPFAIL:
+		set_reply(ctx, &res->reply);
+		return SMFIS_TEMPFAIL;
+	case ACTION_DISCARD:
+		return SMFIS_DISCARD;
+	default:
+		return SMFIS_CONTINUE;
+	}
+}
+
+static struct conn *
+conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+/* --- callbacks ------------------------------------------------------- */
+
+static sfsistat
+x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	static const int ms_of[MS_COUNT] = {
+		[MS_CONNECT] = SMFIM_CONNECT, [MS_HELO] = SMFIM_HELO,
+		[MS_ENVFROM] = SMFIM_ENVFROM, [MS_ENVRCPT] = SMFIM_ENVRCPT,
+		[MS_EOM] = SMFIM_EOM,
+	};
+	struct snap *sn = snap_get();
+	int s;
+
+	(void)f2;
+	(void)f3;
+	*pf0 = (SMFIF_ADDHDRS | SMFIF_QUARANTINE) & f0;
+	if (f0 & SMFIF_SETSYMLIST)
+		*pf0 |= SMFIF_SETSYMLIST;
+	/*
+	 * Never SMFIP_NODATA nor no-reply for DATA: over TCP, Postfix's
+	 * lone DATA macro packet meets a delayed ACK and Nagle, capping a
+	 * session at ~23 msg/s (DESIGN.md §4).
+	 */
+	*pf1 = sn->proto & f1;
+	if (sn->need_rej && (f1 & SMFIP_RCPT_REJ))
+		*pf1 |= SMFIP_RCPT_REJ;
+	*pf2 = *pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST)
+		for (s = 0; s < MS_COUNT; s++)
+			if (sn->symlist[s][0] != '\0')
+				(void)smfi_setsymlist(ctx, ms_of[s],
+				    sn->symlist[s]);
+	snap_unref(sn);
+	return SMFIS_CONTINUE;
+}
+
+static void
+set_client(struct sess *s, const struct sockaddr *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+
+	ip[0] = '\0';
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+	}
+	sess_set_client(s, ip[0] ? ip : NULL, strlen(ip), port);
+}
+
+static sfsistat
+x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct conn *c;
+	const char *v;
+	long long port;
+
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		log_error("out of memory: tempfailing a connection");
+		return SMFIS_TEMPFAIL;
+	}
+	c->snap = snap_get();
+	sess_init(&c->s);
+	c->rcpt_rej = 0;
+	smfi_setpriv(ctx, c);
+	stats_add(ST_CONNECTIONS, 1);
+	set_client(&c->s, (const struct sockaddr *)hostaddr);
+	/* Postfix says "unknown", Sendmail "[ip]", when there is no name. */
+	if (hostname != NULL && strcmp(hostname, "unknown") != 0 &&
+	    hostname[0] != '[')
+		sess_set_client_name(&c->s, hostname, strlen(hostname));
+	v = macro(ctx, "{daemon_port}");
+	if (str_to_ll(v, 1, 65535, &port) == 0)
+		c->s.port = (int)port;
+	v = macro(ctx, "{daemon_name}");
+	sess_set_daemon(&c->s, v, strlen(v));
+	return eval(ctx, c, STAGE_CONNECT);
+}
+
+static sfsistat
+x_helo(SMFICTX *ctx, char *helo)
+{
+	struct conn *c = conn_of(ctx);
+	const char *tls, *bits;
+	long long nbits = 0;
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	sess_set_helo(&c->s, helo, helo != NULL ? strlen(helo) : 0);
+	tls = macro(ctx, "{tls_version}");
+	bits = macro(ctx, "{cipher_bits}");
+	if (str_to_ll(bits, 0, 65535, &nbits) != 0)
+		nbits = 0;
+	sess_set_tls(&c->s, tls, strlen(tls), (int)nbits);
+	return eval(ctx, c, STAGE_HELO);
+}
+
+static sfsistat
+x_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+	const char *user, *mech, *qid;
+	long long size;
+	int i;
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	sess_reset_msg(&c->s);
+	stats_add(ST_MESSAGES, 1);
+	sess_set_sender(&c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0);
+	for (i = 1; argv[i] != NULL; i++)
+		if (strncasecmp(argv[i], "SIZE=", 5) == 0 &&
+		    str_to_ll(argv[i] + 5, 0, LLONG_MAX / 2, &size) == 0)
+			c->s.size = size;
+	qid = macro(ctx, "i");
+	sess_set_queue_id(&c->s, qid, strlen(qid));
+	user = macro(ctx, "{auth_authen}");
+	mech = macro(ctx, "{auth_type}");
+	sess_set_auth(&c->s, user, strlen(user), mech, strlen(mech));
+	return eval(ctx, c, STAGE_ENVFROM);
+}
+
+static sfsistat
+x_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+	const char *qid;
+	int rej;
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	/* With SMFIP_RCPT_REJ Postfix marks refused ones mailer "error". */
+	rej = strcmp(macro(ctx, "{rcpt_mailer}"), "error") == 0;
+	sess_set_rcpt(&c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0,
+	    rej);
+	if (c->s.queue_id[0] == '\0') {
+		qid = macro(ctx, "i");
+		sess_set_queue_id(&c->s, qid, strlen(qid));
+	}
+	if (!rej)
+		stats_add(ST_RCPTS, 1);
+	return eval(ctx, c, STAGE_ENVRCPT);
+}
+
+static sfsistat
+x_data(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	c->s.rcpt[0] = '\0';
+	c->s.size = 0;
+	return eval(ctx, c, STAGE_DATA);
+}
+
+static sfsistat
+x_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	sess_set_header(&c->s, name, strlen(name), value, strlen(value));
+	return eval(ctx, c, STAGE_HEADER);
+}
+
+static sfsistat
+x_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct conn *c = conn_of(ctx);
+
+	(void)chunk;
+	if (c != NULL)
+		c->s.size += (long long)len;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+x_eom(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+	const char *qid;
+	sfsistat rc;
+	size_t i;
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	qid = macro(ctx, "i");
+	if (qid[0] != '\0')
+		sess_set_queue_id(&c->s, qid, strlen(qid));
+	rc = eval(ctx, c, STAGE_EOM);
+	if (rc == SMFIS_CONTINUE) {
+		for (i = 0; i < c->s.ntags; i++)
+			if (smfi_addheader(ctx, c->s.tags[i].hdr_name,
+			    c->s.tags[i].hdr_value) != MI_SUCCESS)
+				log_warning("%s: cannot add header %s (rule %s)",
+				    c->s.queue_id, c->s.tags[i].hdr_name,
+				    c->s.tags[i].rule->name);
+		if (c->res.action == ACTION_QUARANTINE &&
+		    smfi_quarantine(ctx, c->res.rule->name) != MI_SUCCESS)
+			log_warning("%s: quarantine refused by the MTA (rule "
+			    "%s)", c->s.queue_id, c->res.rule->name);
+	}
+	sess_reset_msg(&c->s);
+	return rc;
+}
+
+static sfsistat
+x_abort(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c != NULL)
+		sess_reset_msg(&c->s);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+x_unknown(SMFICTX *ctx, const char *cmd)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	sess_set_command(&c->s, cmd, strlen(cmd));
+	return eval(ctx, c, STAGE_UNKNOWN);
+}
+
+static sfsistat
+x_close(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c != NULL) {
+		smfi_setpriv(ctx, NULL);
+		snap_unref(c->snap);
+		free(c);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc desc = {
+	.xxfi_name = "warden",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST,
+	.xxfi_connect = x_connect,
+	.xxfi_helo = x_helo,
+	.xxfi_envfrom = x_envfrom,
+	.xxfi_envrcpt = x_envrcpt,
+	.xxfi_header = x_header,
+	.xxfi_eoh = NULL,
+	.xxfi_body = x_body,
+	.xxfi_eom = x_eom,
+	.xxfi_abort = x_abort,
+	.xxfi_close = x_close,
+	.xxfi_unknown = x_unknown,
+	.xxfi_data = x_data,
+	.xxfi_negotiate = x_negotiate,
+};
+
+/* --- process --------------------------------------------------------- */
+
+static void
+apply_log(const struct config *c)
+{
+	log_open(c->daemon.log, "warden", c->daemon.facility,
+	    c->daemon.log_level);
+}
+
+static void
+reload(const char *path)
+{
+	struct snap *sn, *old;
+	struct config *c;
+	struct diag d;
+	char line[DIAG_FILE_MAX + DIAG_MSG_MAX + 32];
+	size_t i;
+
+	diag_init(&d);
+	c = config_load(path, &d);
+	if (c == NULL || (sn = snap_new(c)) == NULL) {
+		if (c == NULL && d.n == 0)
+			log_error("reload: failed, keeping the running rules: "
+			    "out of memory");
+		for (i = 0; c == NULL && i < d.n; i++)
+			if (d.v[i].sev == DIAG_ERROR)
+				log_error("reload: failed, keeping the running "
+				    "rules: %s", diag_format(&d, i, line,
+				    sizeof(line)));
+		config_free(c);
+		diag_fini(&d);
+		return;
+	}
+	pthread_mutex_lock(&D.snap_lock);
+	old = D.snap;
+	/* Counters follow the rules by name across the swap. */
+	stats_carry(old->cfg->rs, c->rs);
+	D.snap = sn;
+	pthread_mutex_unlock(&D.snap_lock);
+	if (strcmp(old->cfg->milter.socket, c->milter.socket) != 0 ||
+	    strcmp(old->cfg->store.backend, c->store.backend) != 0)
+		log_warning("reload: milter.socket and store.backend take "
+		    "effect at the next restart");
+	apply_log(c);
+	log_info("reload: ok files=%zu rules=%zu", c->rs->nfiles,
+	    c->rs->nrules);
+	for (i = 0; i < d.n; i++)
+		log_warning("reload: %s", diag_format(&d, i, line,
+		    sizeof(line)));
+	snap_unref(old);
+	diag_fini(&d);
+}
+
+static void
+on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	/* Async-signal-safe: the main loop does the work. */
+	if (write(D.sigpipe[1], &b, 1) < 0)
+		(void)0;
+	errno = saved;
+}
+
+/*
+ * A unix socket left by a crashed instance is removed; one that still
+ * answers belongs to a running instance and is left alone.
+ */
+static int
+clear_stale_socket(const char *spec)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	const char *path = strchr(spec, ':') + 1;
+	int fd, rc;
+
+	if (strncmp(spec, "unix:", 5) != 0 && strncmp(spec, "local:", 6) != 0)
+		return 0;
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket: not removing it",
+		    path);
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	str_copy(sa.sun_path, sizeof(sa.sun_path), path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		return -1;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0) {
+		log_error("%s: another milter is listening there", path);
+		return -1;
+	}
+	return unlink(path);
+}
+
+static int
+drop_privileges(const struct config *c)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (geteuid() != 0)
+		return 0;
+	if (c->daemon.user[0] == '\0') {
+		log_error("started as root with daemon.user empty: refusing "
+		    "to serve as root");
+		return -1;
+	}
+	if (getpwnam_r(c->daemon.user, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL) {
+		log_error("daemon.user %s: no such user", c->daemon.user);
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || initgroups(pw.pw_name, pw.pw_gid) !=
+	    0 || setgid(pw.pw_gid) != 0 || setuid(pw.pw_uid) != 0) {
+		log_error("cannot drop privileges to %s: %s", c->daemon.user,
+		    strerror(errno));
+		return -1;
+	}
+	/* Make sure there is no way back. */
+	if (setuid(0) == 0) {
+		log_error("still able to regain root after dropping to %s",
+		    c->daemon.user);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_socket(const struct config *c)
+{
+	const char *path;
+
+	if (clear_stale_socket(c->milter.socket) != 0)
+		return -1;
+	if (smfi_setconn((char *)c->milter.socket) != MI_SUCCESS ||
+	    smfi_settimeout(c->milter.timeout) != MI_SUCCESS ||
+	    smfi_register(desc) != MI_SUCCESS ||
+	    smfi_opensocket(false) != MI_SUCCESS) {
+		log_error("cannot listen on %s", c->milter.socket);
+		return -1;
+	}
+	if ((strncmp(c->milter.socket, "unix:", 5) == 0 ||
+	    strncmp(c->milter.socket, "local:", 6) == 0)) {
+		path = strchr(c->milter.socket, ':') + 1;
+		if (c->milter.socket_mode >= 0 &&
+		    chmod(path, (mode_t)c->milter.socket_mode) != 0) {
+			log_error("chmod %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+write_pidfile(const char *path)
+{
+	FILE *f;
+
+	if (path[0] == '\0')
+		return 0;
+	if ((f = fopen(path, "w")) == NULL) {
+		log_error("pidfile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static void *
+milter_thread(void *arg)
+{
+	int *rc = arg;
+
+	*rc = smfi_main();
+	/* Wake the main loop: the milter is gone. */
+	on_signal(0);
+	return NULL;
+}
+
+/* The main thread waits for signals; see the comment in milter_run. */
+static void
+main_loop(const char *path)
+{
+	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
+	int64_t next, now;
+	unsigned char b;
+	int interval, timeout;
+
+	for (;;) {
+		interval = D.snap->cfg->daemon.stats_interval;
+		now = now_ns();
+		next = D.start + ((now - D.start) / NS_PER_SEC / (interval ?
+		    interval : 1) + 1) * (interval ? interval : 1) * NS_PER_SEC;
+		timeout = interval ? (int)((next - now) / 1000000) + 1 : -1;
+		if (poll(&pfd, 1, timeout) == 0) {
+			stats_log(D.snap->cfg->rs, (now_ns() - D.start) /
+			    NS_PER_SEC);
+			continue;
+		}
+		if (read(D.sigpipe[0], &b, 1) != 1)
+			continue;
+		switch (b) {
+		case SIGHUP:
+			reload(path);
+			break;
+		case SIGUSR1:
+			stats_log(D.snap->cfg->rs, (now_ns() - D.start) /
+			    NS_PER_SEC);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			(void)smfi_stop();
+			return;
+		default:	/* 0: smfi_main returned */
+			return;
+		}
+	}
+}
+
+int
+milter_run(const char *path)
+{
+	struct config *c;
+	struct diag d;
+	struct timed *t;
+	struct sigaction sa;
+	sigset_t set, old;
+	pthread_t tid;
+	int rc = 0;
+
+	diag_init(&d);
+	if ((c = config_load(path, &d)) == NULL) {
+		diag_print(&d, stderr);
+		diag_fini(&d);
+		return 1;
+	}
+	diag_print(&d, stderr);
+	diag_fini(&d);
+	apply_log(c);
+	if ((D.snap = snap_new(c)) == NULL) {
+		config_free(c);
+		return 3;
+	}
+	if (strcmp(c->store.backend, "memory") != 0) {
+		log_error("store.backend %s is not available in this build",
+		    c->store.backend);
+		rc = 3;
+		goto out;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->inner = store_memory_new((uint64_t)
+	    c->store.max_keys)) == NULL) {
+		free(t);
+		rc = 3;
+		goto out;
+	}
+	t->base.ops = &timed_ops;
+	D.store = &t->base;
+	D.ctx.store = D.store;
+	D.ctx.fallback = D.store;
+	D.ctx.hooks.decision = on_decision;
+	D.start = now_ns();
+	if (pipe2(D.sigpipe, O_CLOEXEC) != 0 || open_socket(c) != 0 ||
+	    write_pidfile(c->daemon.pidfile) != 0 || drop_privileges(c) != 0) {
+		rc = 3;
+		goto out;
+	}
+	/*
+	 * libmilter's own signal thread takes SIGHUP and SIGTERM as "stop".
+	 * For SIGHUP to mean reload, the main thread keeps these signals
+	 * unblocked with handlers: Linux hands a process-directed signal to
+	 * the main thread whenever it does not block it, so libmilter's
+	 * sigwait never sees them. The milter runs in a second thread
+	 * created with them blocked.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (pthread_create(&tid, NULL, milter_thread, &rc) != 0) {
+		log_error("cannot start the milter thread");
+		rc = 3;
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("start: warden listening on %s, files=%zu rules=%zu store=%s",
+	    c->milter.socket, c->rs->nfiles, c->rs->nrules, c->store.backend);
+	main_loop(path);
+	pthread_join(tid, NULL);
+	if (rc != MI_SUCCESS)
+		rc = 3;
+	log_info("stop: warden exiting");
+out:
+	if (D.snap->cfg->daemon.pidfile[0] != '\0')
+		(void)unlink(D.snap->cfg->daemon.pidfile);
+	store_free(D.store);
+	snap_unref(D.snap);
+	return rc;
+}
