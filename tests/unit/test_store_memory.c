@@ -449,6 +449,41 @@ test_store_peek(void **state)
 	store_free(s);
 }
 
+/* store_req.peek inside a charge batch: answered, never stored. */
+static void
+test_store_req_peek(void **state)
+{
+	struct store_req rq[2];
+	struct store_res rs[2];
+	struct store *s;
+	int i;
+
+	(void)state;
+	assert_non_null(s = store_memory_new(100));
+	req_set(&rq[0], "shared", 1, 3600 * S, 0, 1);
+	rq[0].peek = 1;
+	req_set(&rq[1], "other", 1, 3600 * S, 0, 1);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(store_charge(s, rq, rs, 2, T0), 0);
+		if (!rs[0].allowed || rs[1].allowed != (i == 0))
+			fail_msg("round %d: got peeked %d charged %d, "
+			    "want 1 %d", i, rs[0].allowed, rs[1].allowed,
+			    i == 0);
+	}
+	want_stats(s, 1, 0, 0, "peeked key not stored");
+	/* Once charged for real, the peeking request sees it. */
+	rq[0].peek = 0;
+	assert_int_equal(store_charge(s, rq, rs, 1, T0), 0);
+	assert_true(rs[0].allowed);
+	rq[0].peek = 1;
+	assert_int_equal(store_charge(s, rq, rs, 1, T0 + S), 0);
+	if (rs[0].allowed || rs[0].retry_after_ns != 3599 * S)
+		fail_msg("peek of a charged key: got allowed %d retry %lld, "
+		    "want 0 %lld", rs[0].allowed,
+		    (long long)rs[0].retry_after_ns, (long long)(3599 * S));
+	store_free(s);
+}
+
 static void
 test_store_bounds(void **state)
 {
@@ -593,6 +628,7 @@ main(void)
 		cmocka_unit_test(test_store_reclaim_budget),
 		cmocka_unit_test(test_store_refund),
 		cmocka_unit_test(test_store_peek),
+		cmocka_unit_test(test_store_req_peek),
 		cmocka_unit_test(test_store_bounds),
 		cmocka_unit_test(test_store_fail),
 		cmocka_unit_test(test_store_threads),
