@@ -27,10 +27,16 @@ DAEMON_OBJ := $(DAEMON_SRC:src/%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CC	?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all deps run test test-unit test-golden test-milter test-mta san \
-	bench fuzz install clean unit-bins
+	bench fuzz fuzz-bins install clean unit-bins
 
 all: src/warden
 
@@ -63,6 +69,20 @@ $(B)/bench/%: tests/bench/%.c $(B)/libwarden.a
 
 unit-bins: $(UNIT_BIN)
 
+# libFuzzer targets: the library is rebuilt with clang in build/fuzz.
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard src/*.h)
+	@$(MAKE) --no-print-directory B=build/fuzz CC=$(FUZZ_CC) \
+	    CFLAGS="$(FUZZ_FLAGS)" CFLAGS_WARN="-std=c11 -Wall -Wextra" \
+	    build/fuzz/libwarden.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE \
+	    -Isrc $(PKG_CFLAGS) -o $@ $< build/fuzz/libwarden.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# make fuzz FUZZ_SECONDS=N: each target for N seconds from its corpus.
+fuzz: deps fuzz-bins
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
 run: deps src/warden
 	src/warden run -c etc/warden.conf
 
@@ -70,6 +90,7 @@ run: deps src/warden
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@$(MAKE) --no-print-directory B=build/san CFLAGS="$(SAN_FLAGS)" unit-bins build/san/warden
+	@$(MAKE) --no-print-directory fuzz-bins
 	@tests/lib/runner.sh all
 
 test-unit: unit-bins

@@ -330,6 +330,18 @@ push(struct cl *l, char ***v, size_t *n, const char *s)
 	return 0;
 }
 
+/*
+ * A directory that does not exist (yet) matches nothing, like an empty
+ * one: a warning. One that cannot be read is an error. GLOB_ERR alone
+ * made both errors.
+ */
+static int
+glob_err(const char *path, int err)
+{
+	(void)path;
+	return err != ENOENT && err != ENOTDIR;
+}
+
 /* One glob, relative to the config file; each match once, sorted. */
 static void
 expand_glob(struct cl *l, const config_setting_t *s, const char *pat)
@@ -344,7 +356,7 @@ expand_glob(struct cl *l, const config_setting_t *s, const char *pat)
 	else
 		snprintf(path, sizeof(path), "%s/%s", l->c->basedir, pat);
 	memset(&gl, 0, sizeof(gl));
-	rc = glob(path, GLOB_ERR, NULL, &gl);
+	rc = glob(path, 0, glob_err, &gl);
 	if (rc == GLOB_NOMATCH) {
 		/* A literal path must exist; an empty glob is a warning. */
 		if (strpbrk(pat, "*?[") == NULL) {
@@ -368,8 +380,9 @@ expand_glob(struct cl *l, const config_setting_t *s, const char *pat)
 	}
 	globfree(&gl);
 	/* glob sorts already; keep each pattern's files in sorted order. */
-	qsort(l->c->rules.files + first, l->c->rules.nfiles - first,
-	    sizeof(char *), cmp_str);
+	if (l->c->rules.nfiles > first)
+		qsort(l->c->rules.files + first, l->c->rules.nfiles - first,
+		    sizeof(char *), cmp_str);
 }
 
 static void

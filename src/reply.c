@@ -141,8 +141,10 @@ xcode_split(const char *s, size_t n, int *cl, int *sub, int *det)
 			i++;
 		}
 		part[p] = 0;
+		/* Count every digit, accumulate only what fits the limit. */
 		for (k = 0; i < n && is_digit(s[i]); k++, i++)
-			part[p] = part[p] * 10 + (s[i] - '0');
+			if (k < 4)
+				part[p] = part[p] * 10 + (s[i] - '0');
 		if (k == 0 || k > (p == 0 ? 1u : 3u))
 			return -1;
 	}

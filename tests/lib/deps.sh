@@ -4,7 +4,7 @@
 # exact apt-get line and fails. Used by `make run`, `make test` and .ci/run.
 set -u
 PKGS="gcc make pkg-config libconfig-dev libmilter-dev libhiredis-dev
-libssl-dev libpcre2-dev libcmocka-dev miltertest"
+libssl-dev libpcre2-dev libcmocka-dev miltertest clang libclang-rt-14-dev"
 [ -n "${WARDEN_EXTRA_PKGS:-}" ] && PKGS="$PKGS $WARDEN_EXTRA_PKGS"
 
 missing=""
@@ -24,6 +24,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Postfix (MTA suite: WARDEN_EXTRA_PKGS="postfix ..."): preseed "No
+# configuration" so the package leaves /etc/postfix/main.cf absent and the
+# system service unconfigured; the tests run private instances only.
+case " $missing " in
+*" postfix "*)
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections >&2 || true ;;
+esac
 # The package lists may be stale or absent on a fresh machine.
 apt-get update -qq >&2 || true
 apt-get install -y -qq --no-install-recommends $missing >&2 || {

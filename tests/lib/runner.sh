@@ -3,7 +3,7 @@
 # "not ok N - name", "ok N # SKIP why") and ends with one summary line:
 # "N passed, N failed, N skipped". A program that exits non-zero without
 # reporting a failure counts as one failure, so a crash is never a pass.
-# Suites: unit san golden milter mta all.
+# Suites: unit san golden milter mta fuzz all.
 set -u
 cd "$(dirname "$0")/../.."
 LOGDIR=build/test-logs
@@ -40,6 +40,7 @@ suite_unit() {	# $1: build dir, $2: label
 		[ -x "$t" ] || continue
 		CMOCKA_MESSAGE_OUTPUT=TAP WARDEN_TESTDATA=tests/unit/data \
 		    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		    LSAN_OPTIONS=suppressions=$PWD/tests/lib/lsan.supp \
 		    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		    run_tap "$2/$(basename "$t")" "$t"
 	done
@@ -52,7 +53,8 @@ suite() {
 	golden)	run_tap golden tests/golden/run.sh src/warden ;;
 	milter)	[ -x tests/milter/run.sh ] && run_tap milter tests/milter/run.sh src/warden ;;
 	mta)	[ -x tests/mta/run.sh ] && run_tap mta tests/mta/run.sh src/warden ;;
-	all)	for s in unit san golden milter mta; do suite $s; done ;;
+	fuzz)	run_tap fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build/fuzz/fuzz_* ;;
+	all)	for s in unit san golden milter mta fuzz; do suite $s; done ;;
 	*)	echo "runner.sh: unknown suite $1" >&2; fail=$((fail + 1)) ;;
 	esac
 	return 0
