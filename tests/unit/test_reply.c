@@ -139,6 +139,10 @@ static const struct lint_case lint_cases[] = {
 	{ "xcode-2-parts", { "550 5.7 x" }, 1,
 	    STAGE_ENVFROM, ACTION_REJECT, -1, 1, 0,
 	    "enhanced code \"5.7\" is not X.Y.Z", NULL },
+	/* Fuzz finding: ten digits overflowed an int while parsing. */
+	{ "xcode-overflow", { "550 3333333333.7.1 x" }, 1,
+	    STAGE_ENVFROM, ACTION_REJECT, -1, 1, 0,
+	    "enhanced code \"3333333333.7.1\" is not X.Y.Z", NULL },
 	{ "xcode-junk", { "550 +5.7.1 x" }, 1,
 	    STAGE_ENVFROM, ACTION_REJECT, -1, 1, 0,
 	    "enhanced code \"+5.7.1\" is not X.Y.Z", NULL },
