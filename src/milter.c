@@ -69,6 +69,8 @@ static struct {
 	struct engine_ctx ctx;
 	int64_t		start;
 	int		sigpipe[2];
+	_Atomic int64_t	err_logged;	/* last store-error line */
+	_Atomic uint64_t err_quiet;	/* store-error lines not written */
 } D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER, .sigpipe = { -1, -1 } };
 
 static int64_t
@@ -223,13 +225,39 @@ macro(SMFICTX *ctx, const char *name)
 	return v != NULL ? v : "";
 }
 
+/*
+ * A store outage would otherwise log one line per event: at most one
+ * line a minute, carrying the count of those it stood for.
+ */
+static int
+store_error_quiet(void)
+{
+	int64_t now = now_ns(), last = atomic_load(&D.err_logged);
+
+	if (last != 0 && now - last < 60 * NS_PER_SEC) {
+		atomic_fetch_add(&D.err_quiet, 1);
+		return 1;
+	}
+	return !atomic_compare_exchange_strong(&D.err_logged, &last, now);
+}
+
 static void
 on_decision(void *arg, const struct engine_decision *d)
 {
 	char line[LOG_LINE_MAX];
+	uint64_t quiet;
 
 	(void)arg;
 	stats_decision(d);
+	if (d->store_error && d->action == ACTION_CONTINUE) {
+		if (store_error_quiet())
+			return;
+		quiet = atomic_exchange(&D.err_quiet, 0);
+		log_warning("%s (%llu more store errors in the last minute)",
+		    declog_format(d, line, sizeof(line)),
+		    (unsigned long long)quiet);
+		return;
+	}
 	log_info("%s", declog_format(d, line, sizeof(line)));
 }
 
