@@ -495,7 +495,7 @@ load_store(struct cl *l, const config_setting_t *root)
 	const config_setting_t *g, *m, *r, *s;
 	struct config *c = l->c;
 	long long v;
-	int x = 0, got;
+	int x = 0, oe, got;
 
 	g = group(l, root, "store", "store", store_keys);
 	get_choice(l, g, "backend", "store.", backend_by_name,
@@ -504,10 +504,10 @@ load_store(struct cl *l, const config_setting_t *root)
 		free(c->store.backend);
 		c->store.backend = xstrdup(l, "redis");
 	}
-	x = (int)c->store.on_error;
+	oe = (int)c->store.on_error;
 	get_choice(l, g, "on_error", "store.", onerr_by_name,
-	    "accept, tempfail", &x);
-	c->store.on_error = (enum on_error)x;
+	    "accept, tempfail", &oe);
+	c->store.on_error = (enum on_error)oe;
 	get_str(l, g, "key_secret", "store.", &c->store.key_secret);
 	if (g == NULL)
 		return;

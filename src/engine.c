@@ -36,6 +36,8 @@ struct eval {
 	int		trace;
 	struct store_req reqs[ENGINE_BATCH_MAX];
 	struct store_res res[ENGINE_BATCH_MAX];
+	/* on_error=memory: the fallback store charged this request */
+	unsigned char	fbcharged[ENGINE_BATCH_MAX];
 	size_t		nreqs;
 	size_t		keyused;
 	struct pend	pend[PEND_MAX];
@@ -221,12 +223,18 @@ cond_eval(const struct cond *c, const struct rule *r, const struct sess *s,
 		return ok;
 	default:
 		v = cond_value(c, s);
-		ok = match_set_test(c->u.set, v, strlen(v));
-		/* Postmasters write the null sender as "<>". */
-		if (!ok && c->kind == COND_SENDER && v[0] == '\0')
-			ok = match_set_test(c->u.set, "<>", 2);
-		why_add(why, "%s=<%s> %s %s", name, printable(v, buf,
-		    sizeof(buf)), ok ? "matches" : "does not match", c->text);
+		/*
+		 * An absent value (no AUTH, no TLS, no sender) matches only
+		 * an explicit "" or "<>", never a glob such as "*": an accept
+		 * rule on auth_user = "*" must not let anonymous clients in.
+		 */
+		ok = v[0] != '\0' ? match_set_test(c->u.set, v, strlen(v)) :
+		    c->empty_ok;
+		/* Only explain wants the text: keep the hot path free of it. */
+		if (why != NULL)
+			why_add(why, "%s=<%s> %s %s", name, printable(v, buf,
+			    sizeof(buf)), ok ? "matches" : "does not match",
+			    c->text);
 		return ok;
 	}
 }
@@ -287,9 +295,13 @@ key_put(char *buf, size_t len, size_t *at, const char *v, int fold)
 	return 0;
 }
 
-int
-engine_limit_key(const struct rule *r, const struct sess *s, char *buf,
-    size_t len)
+/*
+ * As engine_limit_key; *novalue_out tells "a part has no value" (the
+ * limit does not apply) from "buf is too small" (settle the batch first).
+ */
+static int
+limit_key(const struct rule *r, const struct sess *s, char *buf,
+    size_t len, int *novalue_out)
 {
 	const struct limit *lim = r->limit;
 	struct match_ip net;
@@ -298,19 +310,20 @@ engine_limit_key(const struct rule *r, const struct sess *s, char *buf,
 	size_t at, i;
 	unsigned prefix;
 
+	*novalue_out = lim == NULL;
 	if (lim == NULL || (at = strlen(lim->counter)) + 1 >= len)
 		return -1;
 	memcpy(buf, lim->counter, at + 1);
 	for (i = 0; i < lim->nparts; i++) {
 		switch (lim->parts[i]) {
 		case KEY_CLIENT_IP:
-			if (s->ip.family == 0)
-				return -1;
-			v = s->client_ip;
+			v = s->ip.family != 0 ? s->client_ip : "";
 			break;
 		case KEY_CLIENT_NET:
-			if (s->ip.family == 0)
+			if (s->ip.family == 0) {
+				*novalue_out = 1;
 				return -1;
+			}
 			net = s->ip;
 			prefix = net.family == 4 ? lim->ipv4_prefix :
 			    lim->ipv6_prefix;
@@ -323,9 +336,8 @@ engine_limit_key(const struct rule *r, const struct sess *s, char *buf,
 			v = s->helo;
 			break;
 		case KEY_SENDER:
-			if (!s->has_sender)
-				return -1;
-			v = s->sender[0] != '\0' ? s->sender : "<>";
+			v = !s->has_sender ? "" : s->sender[0] != '\0' ?
+			    s->sender : "<>";
 			break;
 		case KEY_SENDER_DOMAIN:
 			v = sess_domain(s->sender);
@@ -340,15 +352,27 @@ engine_limit_key(const struct rule *r, const struct sess *s, char *buf,
 			v = s->auth ? s->auth_user : "";
 			break;
 		default:
+			*novalue_out = 1;
 			return -1;
 		}
 		/* A part without a value: the limit does not apply. */
-		if (v[0] == '\0')
+		if (v[0] == '\0') {
+			*novalue_out = 1;
 			return -1;
+		}
 		if (key_put(buf, len, &at, v, 1) != 0)
 			return -1;
 	}
 	return (int)at;
+}
+
+int
+engine_limit_key(const struct rule *r, const struct sess *s, char *buf,
+    size_t len)
+{
+	int novalue;
+
+	return limit_key(r, s, buf, len, &novalue);
 }
 
 void
@@ -511,13 +535,19 @@ queue_limit(struct eval *e, const struct rule *r)
 	char *key = e->out->keybuf + e->keyused;
 	size_t room = sizeof(e->out->keybuf) - e->keyused;
 	struct store_req *q;
-	int n;
+	int n, novalue;
 
 	if (e->nreqs == ENGINE_BATCH_MAX)
 		return -2;
-	n = engine_limit_key(r, e->s, key, room);
+	n = limit_key(r, e->s, key, room, &novalue);
+	/*
+	 * No room left for a key that has values: settle the batch and
+	 * queue again, or a client sending long (escaped) values would
+	 * slip past the later limits of the stage.
+	 */
 	if (n < 0)
-		return room < STORE_KEY_MAX && e->nreqs > 0 ? -2 : -1;
+		return !novalue && e->nreqs > 0 ? -2 : -1;
+	e->fbcharged[e->nreqs] = 0;
 	q = &e->reqs[e->nreqs];
 	q->key = key;
 	q->keylen = (size_t)n;
@@ -553,16 +583,24 @@ charge(struct eval *e)
 static void
 refund(struct eval *e, size_t from)
 {
-	struct store_req back[ENGINE_BATCH_MAX];
-	size_t i, n = 0;
+	struct store_req back[ENGINE_BATCH_MAX], fb[ENGINE_BATCH_MAX];
+	size_t i, n = 0, nfb = 0;
 
 	if (e->trace)
 		return;
-	for (i = from; i < e->nreqs; i++)
-		if (!e->res[i].err && e->res[i].allowed && !e->reqs[i].peek)
+	for (i = from; i < e->nreqs; i++) {
+		if (e->reqs[i].peek)
+			continue;
+		if (!e->res[i].err && e->res[i].allowed)
 			back[n++] = e->reqs[i];
+		else if (e->fbcharged[i])
+			fb[nfb++] = e->reqs[i];
+	}
 	if (n > 0)
 		store_refund(e->ctx->store, back, n, e->now);
+	/* on_error=memory charged the fallback: a refusal undoes it too */
+	if (nfb > 0)
+		store_refund(e->ctx->fallback, fb, nfb, e->now);
 }
 
 /* Whether a matched rule fired, given its limit's answer. */
@@ -584,9 +622,12 @@ limit_fired(struct eval *e, const struct rule *r, int req, int64_t *retry,
 			*store_err = 1;
 			return 1;
 		case ONERR_MEMORY:
-			if (e->ctx->fallback != NULL &&
-			    store_charge(e->ctx->fallback, &e->reqs[req], &fb,
-			    1, e->now) == 0 && !fb.err) {
+			/* explain looks only, on the fallback store too */
+			if (e->ctx->fallback != NULL && (e->trace ?
+			    store_peek(e->ctx->fallback, &e->reqs[req], &fb, 1,
+			    e->now) : store_charge(e->ctx->fallback,
+			    &e->reqs[req], &fb, 1, e->now)) == 0 && !fb.err) {
+				e->fbcharged[req] = !e->trace && fb.allowed;
 				*retry = fb.retry_after_ns;
 				return !fb.allowed;
 			}
@@ -643,7 +684,9 @@ resolve(struct eval *e)
 		if (e->trace) {
 			if (p->r->limit != NULL)
 				trace_limit(e, p->r, p->req);
-			e->ctx->hooks.trace(e->ctx->hooks.arg, p->r, 1, e->why);
+			/* A limit rule within its limit does not fire. */
+			e->ctx->hooks.trace(e->ctx->hooks.arg, p->r, fired,
+			    e->why);
 		}
 		if (!fired || !fire(e, p->r, retry, err))
 			continue;
@@ -703,10 +746,14 @@ engine_eval(const struct engine_ctx *ctx, const struct ruleset *rs,
 		out->rule = s->closed_by;
 		out->closes = 1;
 		memset(&e, 0, sizeof(e));
+		e.ctx = ctx;
 		e.s = s;
+		e.stage = stage;
 		e.out = out;
 		expand(&e, &s->closed_by->reply, s->closed_by,
 		    s->closed_retry_ns);
+		/* Each 421 the client gets is a decision line of its own. */
+		decide(&e, s->closed_by, out->action, 0, 0, &out->reply);
 		return;
 	}
 	if (s->conn_accepted ||
@@ -758,8 +805,9 @@ engine_eval(const struct engine_ctx *ctx, const struct ruleset *rs,
 	if (!done && e.npend > 0)
 		(void)resolve(&e);
 eom:
+	/* A later accept ends the rules, not a quarantine already decided. */
 	if (stage == STAGE_EOM && s->quarantine != NULL &&
-	    out->action == ACTION_CONTINUE) {
+	    (out->action == ACTION_CONTINUE || out->action == ACTION_ACCEPT)) {
 		out->action = ACTION_QUARANTINE;
 		out->rule = s->quarantine;
 	}

@@ -56,7 +56,8 @@ struct engine_ctx {
 
 struct engine_result {
 	enum action	action;		/* CONTINUE, ACCEPT, REJECT, TEMPFAIL,
-					 * DISCARD, or QUARANTINE at eom */
+					 * DISCARD, QUARANTINE (flagged at any
+					 * message stage, applied at eom) */
 	const struct rule *rule;	/* that decided; NULL: none */
 	int		closes;		/* a 421: the MTA closes the session */
 	int		store_error;	/* a store failure decided it */

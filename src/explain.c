@@ -198,6 +198,26 @@ on_decision(void *arg, const struct engine_decision *d)
 		fprintf(o->f, "  -> %s\n", what);
 }
 
+/*
+ * DESIGN.md §8 lists each rule of the stage: the ones after the rule that
+ * decided are not evaluated (nor in the daemon), and say so.
+ */
+static void
+not_reached(const struct ruleset *rs, enum stage st, const struct rule *by,
+    FILE *f)
+{
+	size_t i;
+	int after = 0;
+
+	for (i = 0; i < rs->nby_stage[st]; i++) {
+		if (after)
+			fprintf(f, "  rule %s: not evaluated (rule %s "
+			    "decided)\n", rs->by_stage[st][i]->name, by->name);
+		else if (rs->by_stage[st][i] == by)
+			after = 1;
+	}
+}
+
 /* Runs one stage; returns 1 when its verdict ends the session or the
  * transaction (so later stages are not walked). */
 static int
@@ -206,11 +226,17 @@ stage(const struct engine_ctx *ctx, const struct ruleset *rs,
     struct engine_result *res, FILE *f, char *verdict, size_t vlen)
 {
 	char buf[REPLY_BUF];
+	int was_closed = in->s.closed_by != NULL;
 
 	fprintf(f, "stage %s%s\n", stage_name(st), label);
-	if (rs->nby_stage[st] == 0)
+	if (was_closed)
+		fprintf(f, "  (session closed by rule %s: every command gets "
+		    "its 421)\n", in->s.closed_by->name);
+	else if (rs->nby_stage[st] == 0)
 		fprintf(f, "  (no rules)\n");
 	engine_eval(ctx, rs, &in->s, st, now, res);
+	if (res->action != ACTION_CONTINUE && res->rule != NULL && !was_closed)
+		not_reached(rs, st, res->rule, f);
 	switch (res->action) {
 	case ACTION_CONTINUE:
 		return 0;
@@ -218,6 +244,22 @@ stage(const struct engine_ctx *ctx, const struct ruleset *rs,
 	case ACTION_TEMPFAIL:
 		print_reply(f, action_name(res->action), &res->reply);
 		reply_out_format_log(&res->reply, buf, sizeof(buf));
+		/*
+		 * DESIGN.md §4a: the MTA ignores a milter's reply to a
+		 * recipient it has refused already; the client sees the
+		 * MTA's own reply, and a 421 lands at its next command.
+		 */
+		if (st == STAGE_ENVRCPT && in->s.rcpt_rejected) {
+			fprintf(f, "  (the MTA refused this recipient itself "
+			    "and ignores this reply%s)\n", res->closes ?
+			    "; the 421 answers the client's next command" :
+			    "");
+			if (res->closes)
+				snprintf(verdict, vlen, "%s after envrcpt: %s "
+				    "(at the client's next command)",
+				    action_name(res->action), buf);
+			return 0;
+		}
 		snprintf(verdict, vlen, "%s at %s: %s",
 		    action_name(res->action), stage_name(st), buf);
 		if (res->closes)

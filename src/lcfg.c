@@ -53,7 +53,7 @@ lcfg_type_name(const config_setting_t *s)
  * deep stack. Count brackets outside strings and comments up front.
  */
 static int
-nest_depth(const char *buf, size_t len, int *line_out)
+nest_depth(const char *buf, size_t len, int *line_out, int *nul_line_out)
 {
 	int depth = 0, max = 0, line = 1;
 	size_t i;
@@ -65,6 +65,15 @@ nest_depth(const char *buf, size_t len, int *line_out)
 			line++;
 		else if (c == '"') {
 			for (i++; i < len && buf[i] != '"'; i++) {
+				/*
+				 * libconfig drops a "\x00" escape without a
+				 * word: the text would silently differ from
+				 * what was written (DESIGN.md §3: no NUL).
+				 */
+				if (buf[i] == '\\' && i + 3 < len &&
+				    buf[i + 1] == 'x' && buf[i + 2] == '0' &&
+				    buf[i + 3] == '0' && *nul_line_out == 0)
+					*nul_line_out = line;
 				if (buf[i] == '\\' && i + 1 < len)
 					i++;
 				else if (buf[i] == '\n')
@@ -99,16 +108,21 @@ lcfg_parse(config_t *cfg, const char *file, const char *basedir,
     const char *buf, size_t len, struct diag *d)
 {
 	const char *ef;
-	int line = 0;
+	int line = 0, nul_line = 0;
 
 	if (memchr(buf, '\0', len) != NULL) {
 		diag_err(d, file, 0, "binary file (NUL byte), not a "
 		    "configuration file");
 		return -1;
 	}
-	if (nest_depth(buf, len, &line) > LCFG_NEST_MAX) {
+	if (nest_depth(buf, len, &line, &nul_line) > LCFG_NEST_MAX) {
 		diag_err(d, file, line, "nested deeper than %d levels",
 		    LCFG_NEST_MAX);
+		return -1;
+	}
+	if (nul_line > 0) {
+		diag_err(d, file, nul_line, "\\x00 in a string: NUL is not "
+		    "allowed in text");
 		return -1;
 	}
 	config_set_options(cfg, 0);	/* no silent int/float conversion */

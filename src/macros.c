@@ -76,6 +76,11 @@ macros_needed(const struct ruleset *rs, enum macro_stage ms,
 		}
 		break;
 	case MS_ENVRCPT:
+		/*
+		 * The queue id: Postfix assigns it at the first accepted
+		 * RCPT, and a macro list we send replaces its default one.
+		 */
+		ADD("i");
 		/* Postfix marks recipients it refused with {rcpt_mailer}. */
 		if (conds & REJ_CONDS)
 			ADD("{rcpt_mailer}");

@@ -306,6 +306,15 @@ eval(SMFICTX *ctx, struct conn *c, enum stage stage)
 	engine_eval(&D.ctx, c->snap->cfg->rs, &c->s, stage, now_ns(), res);
 	switch (res->action) {
 	case ACTION_ACCEPT:
+		/*
+		 * SMFIS_ACCEPT skips eom, where tags and a quarantine
+		 * flagged earlier are applied; the engine skips the rules of
+		 * the rest of the message by itself.
+		 */
+		if (stage != STAGE_CONNECT && stage != STAGE_HELO &&
+		    stage != STAGE_EOM && (c->s.ntags > 0 ||
+		    c->s.quarantine != NULL))
+			return SMFIS_CONTINUE;
 		return SMFIS_ACCEPT;
 	case ACTION_REJECT:
 		set_reply(ctx, &res->reply);
@@ -483,11 +492,17 @@ static sfsistat
 x_data(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
+	const char *qid;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
 	c->s.rcpt[0] = '\0';
 	c->s.size = 0;
+	/* Postfix's default milter_data_macros carry the queue id. */
+	if (c->s.queue_id[0] == '\0') {
+		qid = macro(ctx, "i");
+		sess_set_queue_id(&c->s, qid, strlen(qid));
+	}
 	return eval(ctx, c, STAGE_DATA);
 }
 
@@ -527,7 +542,7 @@ x_eom(SMFICTX *ctx)
 	if (qid[0] != '\0')
 		sess_set_queue_id(&c->s, qid, strlen(qid));
 	rc = eval(ctx, c, STAGE_EOM);
-	if (rc == SMFIS_CONTINUE) {
+	if (rc == SMFIS_CONTINUE || rc == SMFIS_ACCEPT) {
 		for (i = 0; i < c->s.ntags; i++)
 			if (smfi_addheader(ctx, c->s.tags[i].hdr_name,
 			    c->s.tags[i].hdr_value) != MI_SUCCESS)

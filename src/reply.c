@@ -402,12 +402,27 @@ lint(struct rep *rp, const struct reply *r, const struct head *h)
 	size_t i;
 	int first = r->code / 100, listed;
 
-	/* Give only "CODE X.Y.Z" at connect: that is all the MTAs use. */
-	if (ctx->stage == STAGE_CONNECT && r->npieces > 0)
-		REP_WARN(rp, "reply: custom text at stage connect is not shown "
-		    "by Postfix or Sendmail (Postfix sends its own 554/421); "
-		    "give only the codes, e.g. \"421 4.7.0\"");
-	else if (ctx->stage == STAGE_HELO)
+	/*
+	 * What Postfix 3.7 does with a milter reply at connect and helo was
+	 * measured (tests/mta): a 421 at connect becomes Postfix's own "421
+	 * <host> Service unavailable" and a close, the text never shown;
+	 * other codes give Postfix's own 554 (5xx) or 220 (4xx) greeting
+	 * and the reply, text included, to MAIL FROM and later commands.
+	 * At helo a 421 answers the HELO itself and closes; other codes
+	 * leave HELO at 250 and apply from MAIL FROM on, while Sendmail
+	 * refuses the HELO itself.
+	 */
+	if (ctx->stage == STAGE_CONNECT && r->npieces > 0 && r->code == 421)
+		REP_WARN(rp, "reply: custom text at stage connect is never "
+		    "shown: Postfix answers a 421 at connect with its own "
+		    "\"421 <host> Service unavailable\" and closes; give "
+		    "only the codes, \"421 4.7.0\"");
+	else if (ctx->stage == STAGE_CONNECT && r->npieces > 0)
+		REP_WARN(rp, "reply: custom text at stage connect is not in "
+		    "the greeting: Postfix greets with its own %s and shows "
+		    "this reply from MAIL FROM on; Sendmail does not show it",
+		    first == 5 ? "554" : "220");
+	else if (ctx->stage == STAGE_HELO && r->code != 421)
 		REP_WARN(rp, "reply: at stage helo Postfix still answers the "
 		    "HELO with 250 and applies this reply from MAIL FROM on, "
 		    "while Sendmail refuses the HELO itself");

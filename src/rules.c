@@ -110,7 +110,7 @@ struct loader {
 	size_t		cap;
 	const char	*file;		/* current file, owned by rs->files */
 	const char	*basedir;
-	int		have_owned;	/* current rule uses sender_owned */
+	int		have_owned;	/* line of the rule's sender_owned, or 0 */
 };
 
 unsigned
@@ -387,6 +387,25 @@ parse_ports(struct loader *l, const config_setting_t *s, struct cond *c)
 	return rc;
 }
 
+/* Whether "" or "<>" (an absent value, the null sender) is listed. */
+static int
+lists_empty(const config_setting_t *s)
+{
+	const config_setting_t *e;
+	const char *v;
+	int i;
+
+	for (i = 0; ; i++) {
+		e = config_setting_is_aggregate(s) ?
+		    config_setting_get_elem(s, i) : i == 0 ? s : NULL;
+		if (e == NULL)
+			return 0;
+		v = config_setting_get_string(e);
+		if (v != NULL && (v[0] == '\0' || strcmp(v, "<>") == 0))
+			return 1;
+	}
+}
+
 static int
 parse_cond(struct loader *l, struct rule *r, const config_setting_t *s,
     struct cond *c, int depth)
@@ -424,6 +443,7 @@ parse_cond(struct loader *l, struct rule *r, const config_setting_t *s,
 			return -1;
 		if (each_string(l, s, name, add_pattern, c->u.set) != 0)
 			rc = -1;
+		c->empty_ok = lists_empty(s);
 		break;
 	case CT_CIDR:
 		if ((c->u.cidr = match_cidr_new()) == NULL)
@@ -443,8 +463,8 @@ parse_cond(struct loader *l, struct rule *r, const config_setting_t *s,
 			return -1;
 		}
 		c->u.b = config_setting_get_bool(s);
-		if (k == COND_SENDER_OWNED)
-			l->have_owned = 1;
+		if (k == COND_SENDER_OWNED && !l->have_owned)
+			l->have_owned = c->line > 0 ? c->line : 1;
 		break;
 	case CT_COUNT:
 		if (config_setting_type(s) != CONFIG_TYPE_INT &&
@@ -967,8 +987,9 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 			diag_warn(l->d, file, src.line, "owner_map: unused: "
 			    "no sender_owned condition in this rule");
 	} else if (l->have_owned) {
-		diag_err(l->d, file, r->line, "match: sender_owned needs "
-		    "owner_map = \"file:PATH\" in the rule");
+		/* DESIGN.md §3: name the condition's line. */
+		diag_err(l->d, file, l->have_owned, "match: sender_owned "
+		    "needs owner_map = \"file:PATH\" in the rule");
 		rc = -1;
 	}
 	if (r->mode == MODE_DRYRUN)

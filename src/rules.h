@@ -88,6 +88,7 @@ struct cond {
 	enum cond_kind	kind;
 	int		line;
 	char		*text;		/* the value as written, for explain */
+	int		empty_ok;	/* patterns: "" or "<>" was listed */
 	union {
 		struct match_set *set;		/* string conditions */
 		struct match_cidr *cidr;	/* client */

@@ -14,7 +14,8 @@
 #include <stdint.h>
 #include "gcra.h"
 
-#define STORE_KEY_MAX	512	/* bytes of one counter key */
+/* One counter key, at most: 8 escaped parts of up to 320 bytes each. */
+#define STORE_KEY_MAX	8192
 
 /* One limit to charge: the key is namespaced by the rule already. */
 struct store_req {
