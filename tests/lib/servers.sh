@@ -1,0 +1,157 @@
+# servers.sh - helpers for suites that start servers on loopback (bash).
+# Source it; it defines functions only:
+#   free_port           a TCP port on 127.0.0.1 that nobody uses (not handed out twice)
+#   port_listening PORT true when something listens on 127.0.0.1:PORT (no connect)
+#   wait_listening PORT SECS   bounded wait for a listener
+#   pid_alive PID       true while PID runs (zombies count as gone)
+#   stop_pid PID [SECS] TERM, bounded wait, then KILL; reaps our own children
+#                       (their exit status in STOP_RC)
+#   smtp_raw PORT CMD...    one plain SMTP session on 127.0.0.1:PORT: prints
+#                       "-> CMD" for what it sent and "<- LINE" for every reply
+#                       line, "<- [closed]" when the server closes the
+#                       connection; stops sending once it is closed
+#   wait_grep SECS FILE ERE     bounded wait until FILE has a line matching ERE
+#   children_of PID     the PIDs whose parent is PID
+# Nothing here looks processes up by name: everything is stopped by PID.
+
+_SERVERS_PORTS_GIVEN=" "
+
+# The local ports in use, from /proc (listeners and connections, v4 + v6).
+_ports_in_use() {
+	local f
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		while read -r _ local _; do
+			case $local in *:*) printf '%d\n' "0x${local##*:}" ;; esac
+		done <"$f"
+	done 2>/dev/null
+}
+
+free_port() {
+	local used p i
+	used=" $(_ports_in_use | tr '\n' ' ') "
+	# Below the default ephemeral range (32768-60999), so an outgoing
+	# connection cannot take it between now and the server's bind.
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		case "$used$_SERVERS_PORTS_GIVEN" in *" $p "*) continue ;; esac
+		_SERVERS_PORTS_GIVEN="$_SERVERS_PORTS_GIVEN$p "
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+port_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	# state 0A = LISTEN; 0100007F = 127.0.0.1, 00000000 = any
+	grep -Eq "^ *[0-9]+: (0100007F|00000000):$hex [0-9A-F]+:[0-9A-F]+ 0A " \
+	    /proc/net/tcp 2>/dev/null
+}
+
+wait_listening() {
+	local port=$1 i n=$(($2 * 10))
+	for ((i = 0; i < n; i++)); do
+		port_listening "$port" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+pid_alive() {
+	local st
+	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+stop_pid() {
+	local pid=$1 secs=${2:-5} i
+	[ -n "$pid" ] || return 0
+	if pid_alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null
+		for ((i = 0; i < secs * 10; i++)); do
+			pid_alive "$pid" || break
+			sleep 0.1
+		done
+		if pid_alive "$pid"; then
+			echo "# $pid did not stop within ${secs}s: KILL" >&2
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	fi
+	wait "$pid" 2>/dev/null
+	STOP_RC=$?	# the exit status, when PID was our child
+	return 0
+}
+
+wait_grep() {
+	local secs=$1 file=$2 re=$3 i
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# One reply (all lines of a multi-line one) from fd 3. Returns 1 at EOF.
+_smtp_reply() {
+	local line rc
+	while :; do
+		IFS= read -r -t 10 line <&3
+		rc=$?
+		if [ $rc -ne 0 ] && [ -z "$line" ]; then
+			if [ $rc -gt 128 ]; then
+				echo "<- [timeout]"
+				return 2
+			fi
+			echo "<- [closed]"
+			return 1
+		fi
+		line=${line%$'\r'}
+		echo "<- $line"
+		[ "${line:3:1}" = - ] || break
+	done
+	# After a 421 the server must close: show whether it did.
+	if [ "${line:0:3}" = 421 ]; then
+		if IFS= read -r -t 5 line <&3; then
+			echo "<- ${line%$'\r'}"
+		else
+			[ $? -gt 128 ] && echo "<- [still open]" && return 0
+			echo "<- [closed]"
+			return 1
+		fi
+	fi
+	return 0
+}
+
+smtp_raw() {
+	local port=$1 c
+	shift
+	(
+		trap '' PIPE
+		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		_smtp_reply || exit 0
+		for c in "$@"; do
+			echo "-> $c"
+			printf '%s\r\n' "$c" >&3 || { echo "<- [write failed]"; exit 0; }
+			_smtp_reply || exit 0
+		done
+		exec 3<&-
+	)
+}
+
+# children_of PID: the PIDs whose parent is PID
+children_of() {
+	local parent=${1:-} f st f2 p
+	[ -n "$parent" ] || return 0
+	for f in /proc/[0-9]*/stat; do
+		{ read -r st <"$f"; } 2>/dev/null || continue
+		st=${st##*) }		# "S PPID ..."
+		f2=${st#* }
+		[ "${f2%% *}" = "$parent" ] || continue
+		p=${f#/proc/}
+		echo "${p%/stat}"
+	done
+}

@@ -1,0 +1,510 @@
+#!/bin/bash
+# tests/mta/run.sh BINARY - warden behind a real Postfix (DESIGN.md §7).
+# Called from the repo root as `tests/mta/run.sh src/warden`; prints TAP.
+#
+# Starts, each on a free loopback port inside one temp dir: smtp-sink (the
+# relay host; dumps every message), warden (inet socket, log to a file,
+# the shipped rules/*.rules plus tests/mta/test.rules) and a private
+# Postfix instance (own config/queue directories and maillog, no chroot,
+# STARTTLS with a self-signed certificate, Cyrus sasldb AUTH, a plain
+# listener offering AUTH also without TLS and a submission listener with
+# smtpd_tls_auth_only=yes). The system Postfix is never touched. A trap
+# on EXIT stops everything by PID, also when a test fails.
+#
+# Submission: the shipped rule submission-requires-auth matches
+# {daemon_port} 587/465. The submission listener runs on a free port and
+# the clients claim port 587 with Postfix's XCLIENT DESTPORT=587 (Postfix
+# >= 3.5 reports it in {daemon_port}), so the shipped rule is tested
+# unchanged, on the real listener with smtpd_tls_auth_only=yes.
+#
+# Each scenario asserts the exact reply the client sees and warden's
+# decision line. Set WARDEN_MTA_KEEP=1 to keep the temp dir.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$PWD
+BIN=${1:-src/warden}
+case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
+
+. tests/lib/servers.sh
+. tests/lib/postfix.sh
+
+N=0 FAILED=0
+tap_ok() { N=$((N + 1)); echo "ok $N - $1"; }
+tap_skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
+tap_fail() {
+	N=$((N + 1)); FAILED=$((FAILED + 1))
+	echo "not ok $N - $1"
+	shift
+	local l
+	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
+}
+
+# --- a test: several checks, one TAP line ----------------------------
+# t_begin NAME; t_* checks...; t_end [FILE...] (shown on failure)
+T_NAME= T_ERR=()
+t_begin() { T_NAME=$1; T_ERR=(); }
+# t_line FILE LINE: FILE has exactly this line
+t_line() {
+	grep -Fxq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected line: $2")
+}
+# t_re FILE ERE: FILE has a line matching ERE
+t_re() {
+	grep -Eq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected match: $2")
+}
+# t_nore FILE ERE: no line matches
+t_nore() {
+	if grep -Eq -- "$2" "$1" 2>/dev/null; then
+		T_ERR+=("unexpected match: $2" "$(grep -E -- "$2" "$1" | head -3)")
+	fi
+}
+# t_eq WHAT GOT WANT
+t_eq() { [ "$2" = "$3" ] || T_ERR+=("$1: got '$2', want '$3'"); }
+t_true() { T_ERR+=("$1"); }
+t_end() {
+	local f
+	if [ ${#T_ERR[@]} -eq 0 ]; then
+		tap_ok "$T_NAME"
+		return 0
+	fi
+	for f in "$@"; do
+		T_ERR+=("--- $(basename "$f"):")
+		T_ERR+=("$(tail -n 40 "$f" 2>/dev/null)")
+	done
+	tap_fail "$T_NAME" "${T_ERR[@]}"
+	return 1
+}
+
+finish() {
+	echo "1..$N"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip "MTA suite (Postfix)" "needs root (postfix start, smtp-sink -u)"
+	finish
+fi
+if [ ! -x "$BIN" ]; then
+	tap_fail "warden binary $BIN is executable"
+	finish
+fi
+
+# --- packages -------------------------------------------------------
+# swaks needs Net::SSLeay for STARTTLS; deps.sh installs without
+# recommends, so it is named here.
+MTA_PKGS="postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl"
+if ! WARDEN_EXTRA_PKGS=$MTA_PKGS tests/lib/deps.sh >/dev/null 2>&1; then
+	tap_fail "install $MTA_PKGS" "$(WARDEN_EXTRA_PKGS=$MTA_PKGS tests/lib/deps.sh 2>&1 | tail -5)"
+	finish
+fi
+tap_ok "packages installed: $MTA_PKGS"
+
+# --- temp dir and cleanup ------------------------------------------
+T=$(mktemp -d /tmp/warden-mta.XXXXXX) || exit 1
+# warden drops to nobody and must still read its config on reload;
+# Postfix wants no group/world-writable parents.
+chmod 755 "$T"
+WARDEN_PID=
+cleanup() {
+	set +e
+	pf_stop
+	stop_pid "$WARDEN_PID" 10
+	sink_stop
+	if [ -n "${WARDEN_MTA_KEEP:-}" ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+P_SMTP=$(free_port) P_SUB=$(free_port) P_BLOCK=$(free_port)
+P_SINK=$(free_port) P_MILTER=$(free_port)
+echo "# temp dir $T; ports: smtp=$P_SMTP submission=$P_SUB blocked=$P_BLOCK sink=$P_SINK milter=$P_MILTER"
+
+# --- warden ----------------------------------------------------------
+W=$T/warden
+mkdir -p "$W"
+cp -r rules "$W/rules"		# the shipped rules, byte for byte
+cp tests/mta/test.rules "$W/test.rules"
+cat >"$W/warden.conf" <<EOF
+milter = { socket = "inet:$P_MILTER@127.0.0.1"; };
+daemon = { user = "nobody"; log = "stderr"; stats_interval = 0; };
+rules = { files = [ "rules/*.rules", "test.rules" ]; };
+store = { backend = "memory"; };
+EOF
+chmod -R a+rX "$W"
+WLOG=$T/warden.log
+
+t_begin "warden check accepts the test config and prints the Postfix macro lines"
+"$BIN" check -c "$W/warden.conf" >"$T/check.out" 2>"$T/check.err"
+t_eq "warden check exit" "$?" 0
+sed -n '/^postfix main.cf/,/^sendmail/p' "$T/check.out" |
+    sed -n 's/^ *\(milter_[a-z_]*_macros = .*\)$/\1/p' >"$T/macros.cf"
+t_re "$T/macros.cf" '^milter_connect_macros = .*\{daemon_port\}'
+t_re "$T/macros.cf" '^milter_mail_macros = .*\{auth_authen\}'
+t_re "$T/macros.cf" '^milter_rcpt_macros = .*\{rcpt_mailer\}'
+t_end "$T/check.out" "$T/check.err" || finish
+
+"$BIN" run -c "$W/warden.conf" >"$WLOG" 2>&1 &
+WARDEN_PID=$!
+
+# --- smtp-sink and Postfix -------------------------------------------
+PF_SMTP=$P_SMTP PF_SUB=$P_SUB PF_BLOCK=$P_BLOCK PF_SINK=$P_SINK PF_MILTER=$P_MILTER
+PF_MACROS=$T/macros.cf
+PF_RELAY_DOMAINS="example.com example.net example.org rate.example harvest.example"
+# harvest.example has one valid address: Postfix itself refuses the rest
+# ("User unknown in relay recipient table") and shows them to warden.
+PF_RELAY_RCPTS="@example.com ok
+@example.net ok
+@example.org ok
+@rate.example ok
+valid@harvest.example ok"
+
+t_begin "servers start: smtp-sink, warden, private Postfix"
+sink_start "$T" "$P_SINK" || t_true "smtp-sink does not listen on $P_SINK"
+wait_listening "$P_MILTER" 10 || t_true "warden does not listen on $P_MILTER"
+pf_setup "$T/pf" || t_true "pf_setup failed"
+[ ${#T_ERR[@]} -eq 0 ] && { pf_start || t_true "postfix did not start"; }
+t_end "$WLOG" "$T/sink.out" "$T/pf/maillog" || finish
+MAILLOG=$T/pf/maillog
+
+# --- helpers for scenarios --------------------------------------------
+OUT=$T/out
+mkdir -p "$OUT"
+# mark: remember where warden's log ends; since: what came after
+WMARK=0
+mark() { WMARK=$(stat -c %s "$WLOG"); }
+since() { tail -c +$((WMARK + 1)) "$WLOG"; }
+# wlog NAME: warden's lines since mark into $OUT/NAME.wlog (after a
+# short wait so that a line written while the reply was sent is there)
+wlog() {
+	sleep 0.2
+	since >"$OUT/$1.wlog"
+}
+# swaks_run NAME ARGS...: transcript in $OUT/NAME.swaks, exit in SWAKS_RC
+swaks_run() {
+	local name=$1
+	shift
+	timeout 30 swaks --server 127.0.0.1 --helo client.example.net \
+	    --timeout 20 "$@" >"$OUT/$name.swaks" 2>&1
+	SWAKS_RC=$?
+}
+# errlines FILE: the "<** " ("<~* " inside TLS) lines: errors the client
+# saw, without the prefix
+errlines() { sed -n 's/^<[*~]\* //p' "$1"; }
+# queued_id FILE: the queue id from "250 2.0.0 Ok: queued as ID"
+queued_id() { sed -n 's/^<[-~]  250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$1" | tail -1; }
+# delivered ID: maillog shows status=sent for ID (bounded wait)
+delivered() { wait_grep 15 "$MAILLOG" "^.* $1: to=<.*relay=127\.0\.0\.1\[127\.0\.0\.1\]:$P_SINK,.* status=sent "; }
+W_RE='^warden\[[0-9]+\]: '
+
+# ======================================================================
+# 1. port-25-style listener, no AUTH: delivered
+mark
+swaks_run s1 --port "$P_SMTP" -f a@example.com -t b@example.com
+wlog s1
+qid=$(queued_id "$OUT/s1.swaks")
+t_begin "1 plain listener, no AUTH: 250 queued, status=sent at smtp-sink, no warden decision"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_re "$OUT/s1.swaks" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+[ -n "$qid" ] && { delivered "$qid" || t_true "no status=sent for $qid in maillog"; }
+t_nore "$OUT/s1.wlog" "$W_RE"'[^ ]+: (reject|tempfail|accept|discard|dryrun)'
+t_end "$OUT/s1.swaks" "$OUT/s1.wlog"
+
+# ======================================================================
+# 2. submission (claims port 587), no AUTH: 530 5.7.0 at MAIL FROM
+mark
+swaks_run s2 --port "$P_SUB" --xclient-destport 587 -f a@example.com -t b@example.com
+wlog s2
+t_begin "2 submission without AUTH: MAIL FROM gets 530 5.7.0 Authentication required"
+t_eq "swaks exit (23: MAIL refused)" "$SWAKS_RC" 23
+t_eq "error replies" "$(errlines "$OUT/s2.swaks")" "530 5.7.0 Authentication required"
+t_re "$OUT/s2.wlog" "${W_RE}NOQUEUE: reject rule=submission-requires-auth stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=587 helo=<client\.example\.net> from=<a@example\.com> reply=\"530 5\.7\.0 Authentication required\"\$"
+t_end "$OUT/s2.swaks" "$OUT/s2.wlog"
+
+# ======================================================================
+# 3. AUTH without TLS on the plain listener: 538 5.7.11 at MAIL FROM
+mark
+swaks_run s3 --port "$P_SMTP" -a PLAIN -au "$PF_USER" -ap "$PF_PASS" \
+    -f testuser@example.com -t b@example.com
+wlog s3
+t_begin "3 AUTH without TLS (plain listener): MAIL FROM gets 538 5.7.11"
+t_eq "swaks exit (23: MAIL refused)" "$SWAKS_RC" 23
+t_line "$OUT/s3.swaks" "<-  235 2.7.0 Authentication successful"
+t_eq "error replies" "$(errlines "$OUT/s3.swaks")" "538 5.7.11 Encryption required for requested authentication mechanism"
+t_re "$OUT/s3.wlog" "${W_RE}NOQUEUE: reject rule=auth-requires-tls stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<testuser@example\.com> user=testuser reply=\"538 5\.7\.11 Encryption required for requested authentication mechanism\"\$"
+t_end "$OUT/s3.swaks" "$OUT/s3.wlog"
+
+# 3b. the submission listener itself offers no AUTH before STARTTLS
+smtp_raw "$P_SUB" "EHLO client.example.net" \
+    "AUTH PLAIN $(printf '\0%s\0%s' "$PF_USER" "$PF_PASS" | base64 -w0)" QUIT >"$OUT/s3b.raw"
+t_begin "3b submission listener (smtpd_tls_auth_only): AUTH before STARTTLS gets Postfix's 503 5.5.1"
+t_line "$OUT/s3b.raw" "<- 503 5.5.1 Error: authentication not enabled"
+t_nore "$OUT/s3b.raw" '^<- 250-AUTH'
+t_end "$OUT/s3b.raw"
+
+# ======================================================================
+# 4. AUTH after STARTTLS on submission: delivered (the dry-run
+#    sender-login-mismatch rule logs, senders.map being empty)
+mark
+swaks_run s4 --port "$P_SUB" --xclient-destport 587 -tls -a PLAIN \
+    -au "$PF_USER" -ap "$PF_PASS" -f testuser@example.com -t b@example.com
+wlog s4
+qid=$(queued_id "$OUT/s4.swaks")
+t_begin "4 submission, STARTTLS then AUTH: 250 queued, status=sent"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_line "$OUT/s4.swaks" "<~  235 2.7.0 Authentication successful"
+t_re "$OUT/s4.swaks" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+[ -n "$qid" ] && { delivered "$qid" || t_true "no status=sent for $qid in maillog"; }
+t_nore "$OUT/s4.wlog" "$W_RE"'[^ ]+: (reject|tempfail) '
+t_re "$OUT/s4.wlog" "${W_RE}NOQUEUE: dryrun would=reject rule=sender-login-mismatch stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=587 helo=<client\.example\.net> from=<testuser@example\.com> user=testuser reply=\"553 5\.7\.1 Sender address rejected: not owned by user testuser\"\$"
+t_end "$OUT/s4.swaks" "$OUT/s4.wlog"
+
+# ======================================================================
+# 5. recipient rate "3/1m" per auth_user: the 4th RCPT gets 450, retry 20s
+mark
+swaks_run s5 --port "$P_SUB" --xclient-destport 587 -tls -a PLAIN \
+    -au "$PF_USER" -ap "$PF_PASS" -f testuser@example.com \
+    -t r1@rate.example,r2@rate.example,r3@rate.example,r4@rate.example
+wlog s5
+t_begin "5 rate 3/1m per user: RCPT 1-3 accepted, the 4th gets 450 4.7.1 ... retry in 20s"
+t_eq "swaks exit (0: some RCPT accepted)" "$SWAKS_RC" 0
+t_eq "accepted RCPTs" "$(grep -c '^<~  250 2\.1\.5 Ok$' "$OUT/s5.swaks")" 3
+t_eq "error replies" "$(errlines "$OUT/s5.swaks")" "450 4.7.1 Too many recipients from testuser, retry in 20s"
+t_re "$OUT/s5.wlog" "${W_RE}[0-9A-Z]+: tempfail rule=test-rcpt-rate stage=envrcpt client=\[127\.0\.0\.1\]:[0-9]+ port=587 helo=<client\.example\.net> from=<testuser@example\.com> to=<r4@rate\.example> user=testuser reply=\"450 4\.7\.1 Too many recipients from testuser, retry in 20s\"\$"
+t_end "$OUT/s5.swaks" "$OUT/s5.wlog"
+
+# 5b. DESIGN §5: the queue id first once it is known. Postfix opened the
+#     queue file at the first accepted RCPT and logs the 4th RCPT's
+#     milter-reject under that id; warden's line must carry the same id.
+qid=$(queued_id "$OUT/s5.swaks")
+t_begin "5b the 4th RCPT's decision line starts with Postfix's queue id ($qid), not NOQUEUE"
+wait_grep 5 "$MAILLOG" "^.* $qid: milter-reject: RCPT from .*: 450 4\.7\.1 Too many recipients from testuser, retry in 20s; from=<testuser@example\.com> to=<r4@rate\.example> " ||
+    t_true "maillog: no '$qid: milter-reject: RCPT' line"
+t_re "$OUT/s5.wlog" "${W_RE}$qid: tempfail rule=test-rcpt-rate stage=envrcpt "
+t_end "$OUT/s5.wlog"
+
+# ======================================================================
+# 6. harvest defence
+# 6a. EXPN + unknown commands: Postfix's own 500 5.5.2 for the first
+#     three, warden's 421 for the 4th, and the connection closes.
+mark
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=198.51.100.7" \
+    "EHLO harvester.example" "EXPN root" "XYZZY foo" "EXPN postmaster" \
+    "FOOBAR" "NOOP" >"$OUT/s6a.raw"
+wlog s6a
+t_begin "6a EXPN/unknown commands: 3x Postfix 500 5.5.2, the 4th gets warden's 421 4.7.0 and the connection closes"
+t_eq "replies to the 4 commands" \
+    "$(sed -n '/^-> EXPN root/,$p' "$OUT/s6a.raw" | grep '^<- ' | grep -v '^<- \[')" \
+    "$(printf '%s\n' "<- 500 5.5.2 Error: command not recognized" \
+	"<- 500 5.5.2 Error: command not recognized" \
+	"<- 500 5.5.2 Error: command not recognized" \
+	"<- 421 4.7.0 Too many unrecognized commands, closing connection")"
+t_line "$OUT/s6a.raw" "<- [closed]"
+t_nore "$OUT/s6a.raw" '^-> NOOP'
+t_re "$OUT/s6a.wlog" "${W_RE}NOQUEUE: tempfail rule=harvest-unknown-commands stage=unknown client=\[198\.51\.100\.7\]:[0-9]+ port=$P_SMTP helo=<harvester\.example> command=FOOBAR reply=\"421 4\.7\.0 Too many unrecognized commands, closing connection\"\$"
+t_end "$OUT/s6a.raw" "$OUT/s6a.wlog"
+
+# 6b. recipients Postfix refuses ("User unknown in relay recipient
+#     table", shown to warden flagged as refused): harvest-bad-rcpts-session
+#     holds when more than 5 were refused in the session.
+bad_rcpts() {	# bad_rcpts N: RCPT commands for N unknown addresses
+	local i
+	for ((i = 1; i <= $1; i++)); do echo "RCPT TO:<nobody$i@harvest.example>"; done
+}
+bad_replies() {	# bad_replies N: Postfix's replies to them
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		echo "<- 550 5.1.1 <nobody$i@harvest.example>: Recipient address rejected: User unknown in relay recipient table"
+	done
+}
+rcpt_replies() { sed -n '/^-> RCPT/{n;p;}' "$1"; }
+
+# 5 refused: not over the limit, the valid RCPT is accepted.
+mark
+mapfile -t cmds < <(bad_rcpts 5)
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=198.51.101.8" \
+    "EHLO harvester.example" "MAIL FROM:<h@example.net>" "${cmds[@]}" \
+    "RCPT TO:<valid@harvest.example>" "QUIT" >"$OUT/s6b1.raw"
+wlog s6b1
+t_begin "6b 5 recipients refused by Postfix (550 5.1.1), the valid RCPT after them still gets 250"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s6b1.raw")" "$(bad_replies 5; echo "<- 250 2.1.5 Ok")"
+t_nore "$OUT/s6b1.wlog" "$W_RE"'[^ ]+: (reject|tempfail) '
+t_end "$OUT/s6b1.raw" "$OUT/s6b1.wlog"
+
+# 6 refused: the 6th is over the limit; Postfix answers it with its own
+# 550 (it ignores a milter's reply to a recipient it refused), so the
+# 421 lands at the next valid RCPT and the session closes.
+mark
+mapfile -t cmds < <(bad_rcpts 6)
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=198.51.100.8" \
+    "EHLO harvester.example" "MAIL FROM:<h@example.net>" "${cmds[@]}" \
+    "RCPT TO:<valid@harvest.example>" "NOOP" >"$OUT/s6b.raw"
+wlog s6b
+t_begin "6c 6 recipients refused by Postfix (550 5.1.1), then the valid RCPT gets 421 4.7.0 and the connection closes"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s6b.raw")" \
+    "$(bad_replies 6; echo "<- 421 4.7.0 Too many invalid recipients, closing connection")"
+t_line "$OUT/s6b.raw" "<- [closed]"
+t_nore "$OUT/s6b.raw" '^-> NOOP'
+t_re "$OUT/s6b.wlog" "${W_RE}NOQUEUE: tempfail rule=harvest-bad-rcpts-session stage=envrcpt client=\[198\.51\.100\.8\]:[0-9]+ port=$P_SMTP helo=<harvester\.example> from=<h@example\.net> to=<nobody6@harvest\.example> reply=\"421 4\.7\.0 Too many invalid recipients, closing connection\"\$"
+t_end "$OUT/s6b.raw" "$OUT/s6b.wlog"
+
+# 6d. a new session from the same /24: the network's budget (test
+#     counter, 5/1h, spent by the 5 refused recipients that were charged
+#     in 6c) is gone, so warden refuses it at connect. Postfix's own 421,
+#     without the milter's text or enhanced code, then close.
+mark
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=198.51.100.9" \
+    "EHLO harvester.example" "MAIL FROM:<h@example.net>" "NOOP" >"$OUT/s6c.raw"
+wlog s6c
+t_begin "6d next session from the same /24 is refused at connect: Postfix's 421 $PF_HOST Service unavailable - try again later, closed"
+t_eq "reply to XCLIENT" "$(sed -n '/^-> XCLIENT/{n;p;}' "$OUT/s6c.raw")" \
+    "<- 421 $PF_HOST Service unavailable - try again later"
+t_line "$OUT/s6c.raw" "<- [closed]"
+t_nore "$OUT/s6c.raw" '^-> MAIL'
+t_re "$OUT/s6c.wlog" "${W_RE}NOQUEUE: tempfail rule=test-harvest-net-connect stage=connect client=\[198\.51\.100\.9\]:[0-9]+ port=$P_SMTP reply=\"421 4\.7\.0\"\$"
+t_end "$OUT/s6c.raw" "$OUT/s6c.wlog"
+
+# 6e. control: another /24 is still welcome
+mark
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=192.0.2.10" \
+    "EHLO other.example" "MAIL FROM:<h@example.net>" "QUIT" >"$OUT/s6e.raw"
+wlog s6e
+t_begin "6e a session from another /24 is accepted (220 after XCLIENT, 250 to MAIL)"
+t_eq "reply to XCLIENT" "$(sed -n '/^-> XCLIENT/{n;p;}' "$OUT/s6e.raw")" "<- 220 $PF_HOST ESMTP Postfix"
+t_eq "reply to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s6e.raw")" "<- 250 2.1.0 Ok"
+t_nore "$OUT/s6e.wlog" "$W_RE"'[^ ]+: (reject|tempfail) '
+t_end "$OUT/s6e.raw" "$OUT/s6e.wlog"
+
+# ======================================================================
+# 7. connect-stage reject 554 5.7.1 (test-connect-reject)
+# 7a. a claimed client address (XCLIENT): the XCLIENT reply is the
+#     554 greeting; the session goes on, MAIL/VRFY get the rule's reply
+mark
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=203.0.113.66" \
+    "EHLO blocked.example" "MAIL FROM:<a@example.com>" "VRFY root" "QUIT" >"$OUT/s7.raw"
+wlog s7
+t_begin "7a connect reject (XCLIENT ADDR): 554 $PF_HOST ESMTP not accepting connections, then the rule's 554 5.7.1 at MAIL"
+t_eq "reply to XCLIENT" "$(sed -n '/^-> XCLIENT/{n;p;}' "$OUT/s7.raw")" \
+    "<- 554 $PF_HOST ESMTP not accepting connections"
+t_eq "reply to EHLO" "$(sed -n '/^-> EHLO blocked/,/^->/p' "$OUT/s7.raw" | grep '^<- ')" \
+    "$(printf '%s\n%s' "<- 250-$PF_HOST" "<- 250 ENHANCEDSTATUSCODES")"
+t_eq "reply to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s7.raw")" \
+    "<- 554 5.7.1 Connection refused by test rule"
+t_eq "reply to VRFY" "$(sed -n '/^-> VRFY/{n;p;}' "$OUT/s7.raw")" \
+    "<- 554 5.7.1 Connection refused by test rule"
+t_re "$OUT/s7.wlog" "${W_RE}NOQUEUE: reject rule=test-connect-reject stage=connect client=\[203\.0\.113\.66\]:[0-9]+ port=$P_SMTP reply=\"554 5\.7\.1 Connection refused by test rule\"\$"
+t_end "$OUT/s7.raw" "$OUT/s7.wlog"
+
+# 7b. a real connection to the "blocked" listener: the greeting itself
+mark
+smtp_raw "$P_BLOCK" "EHLO client.example.net" "MAIL FROM:<a@example.com>" "QUIT" >"$OUT/s7b.raw"
+wlog s7b
+t_begin "7b connect reject (real connection): greeting 554 $PF_HOST ESMTP not accepting connections, MAIL gets 554 5.7.1 + text"
+t_eq "greeting" "$(head -1 "$OUT/s7b.raw")" "<- 554 $PF_HOST ESMTP not accepting connections"
+t_eq "reply to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s7b.raw")" \
+    "<- 554 5.7.1 Connection refused by test rule"
+t_re "$OUT/s7b.wlog" "${W_RE}NOQUEUE: reject rule=test-connect-reject stage=connect client=\[127\.0\.0\.1\]:[0-9]+ port=$P_BLOCK reply=\"554 5\.7\.1 Connection refused by test rule\"\$"
+t_end "$OUT/s7b.raw" "$OUT/s7b.wlog"
+
+# ======================================================================
+# 8. helo-stage reject: EHLO still gets 250, the reply comes at MAIL
+mark
+smtp_raw "$P_SMTP" "EHLO bad-helo.example" "MAIL FROM:<a@example.com>" \
+    "MAIL FROM:<b@example.com>" "QUIT" >"$OUT/s8.raw"
+wlog s8
+t_begin "8 helo reject: EHLO gets 250, MAIL FROM gets 550 5.7.1 (every time)"
+t_eq "first EHLO reply line" "$(sed -n '/^-> EHLO/{n;p;}' "$OUT/s8.raw")" "<- 250-$PF_HOST"
+t_eq "replies to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s8.raw")" \
+    "$(printf '%s\n%s' "<- 550 5.7.1 HELO name bad-helo.example refused" "<- 550 5.7.1 HELO name bad-helo.example refused")"
+t_re "$OUT/s8.wlog" "${W_RE}NOQUEUE: reject rule=test-helo-reject stage=helo client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<bad-helo\.example> reply=\"550 5\.7\.1 HELO name bad-helo\.example refused\"\$"
+t_end "$OUT/s8.raw" "$OUT/s8.wlog"
+
+# 8b. a 421 at helo is different: Postfix answers the EHLO with it and closes
+mark
+smtp_raw "$P_SMTP" "EHLO close-helo.example" "MAIL FROM:<a@example.com>" >"$OUT/s8b.raw"
+wlog s8b
+t_begin "8b helo 421: the EHLO itself gets 421 4.7.0 and the connection closes"
+t_eq "reply to EHLO" "$(sed -n '/^-> EHLO/,$p' "$OUT/s8b.raw" | grep '^<- ')" \
+    "$(printf '%s\n%s' "<- 421 4.7.0 HELO name close-helo.example refused, closing" "<- [closed]")"
+t_re "$OUT/s8b.wlog" "${W_RE}NOQUEUE: tempfail rule=test-helo-close stage=helo client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<close-helo\.example> reply=\"421 4\.7\.0 HELO name close-helo\.example refused, closing\"\$"
+t_end "$OUT/s8b.raw" "$OUT/s8b.wlog"
+
+# ======================================================================
+# 9. tag: the header arrives at smtp-sink
+mark
+swaks_run s9 --port "$P_SMTP" -f tag@example.com -t b@example.com \
+    --header "X-Test-Id: s9-$$"
+wlog s9
+qid=$(queued_id "$OUT/s9.swaks")
+t_begin "9 tag rule: delivered with X-Warden: test-tag in the message smtp-sink received"
+t_eq "swaks exit" "$SWAKS_RC" 0
+[ -n "$qid" ] && { delivered "$qid" || t_true "no status=sent for $qid"; }
+dump=$(grep -l "^X-Test-Id: s9-$$" "$T"/msgs/msg.* 2>/dev/null | head -1)
+if [ -z "$dump" ]; then
+	t_true "no message with X-Test-Id: s9-$$ in $T/msgs"
+else
+	cp "$dump" "$OUT/s9.msg"
+	t_re "$OUT/s9.msg" '^X-Warden: test-tag'
+fi
+t_re "$OUT/s9.wlog" "${W_RE}NOQUEUE: tag rule=test-tag stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<tag@example\.com>\$"
+t_end "$OUT/s9.swaks" "$OUT/s9.wlog" "$OUT/s9.msg"
+
+# ======================================================================
+# 10. no stall: 200 messages through one SMTP session over inet:
+t0=$EPOCHREALTIME
+timeout 60 smtp-source -d -s 1 -m 200 -f a@example.com -t b@example.com \
+    "127.0.0.1:$P_SMTP" >"$OUT/s10.out" 2>&1
+rc=$?
+t1=$EPOCHREALTIME
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "# 10: 200 messages in one session: ${secs}s"
+t_begin "10 no stall: 200 messages in one session in ${secs}s (limit 4s)"
+t_eq "smtp-source exit" "$rc" 0
+awk -v s="$secs" 'BEGIN { exit !(s < 4) }' || t_true "took ${secs}s >= 4s (stalled?)"
+t_end "$OUT/s10.out"
+
+# ======================================================================
+# 11. reload: new reply text after SIGHUP
+mark
+swaks_run s11a --port "$P_SMTP" -f a@example.com -t reload@example.com
+sed -i 's/Reload text one/Reload text two/' "$W/test.rules"
+kill -HUP "$WARDEN_PID"
+wait_grep 5 "$WLOG" "${W_RE}reload: ok files=4 rules=[0-9]+\$"
+swaks_run s11b --port "$P_SMTP" -f a@example.com -t reload@example.com
+wlog s11
+t_begin "11 reload under Postfix: SIGHUP, the next message sees the new reply text"
+t_eq "reply before" "$(errlines "$OUT/s11a.swaks")" "550 5.7.1 Reload text one"
+t_re "$OUT/s11.wlog" "${W_RE}reload: ok files=4 rules=[0-9]+\$"
+t_eq "reply after" "$(errlines "$OUT/s11b.swaks")" "550 5.7.1 Reload text two"
+t_re "$OUT/s11.wlog" "${W_RE}NOQUEUE: reject rule=test-reload stage=envrcpt .*to=<reload@example\.com> reply=\"550 5\.7\.1 Reload text two\"\$"
+pid_alive "$WARDEN_PID" || t_true "warden died"
+t_end "$OUT/s11a.swaks" "$OUT/s11b.swaks" "$OUT/s11.wlog"
+
+# ======================================================================
+# 12. warden down: milter_default_action = tempfail. (warden needs ~5 s
+#     to stop: libmilter's listener notices smfi_stop only every 5 s.)
+stop_pid "$WARDEN_PID" 10
+WARDEN_PID=
+swaks_run s12 --port "$P_SMTP" -f a@example.com -t b@example.com
+t_begin "12 warden stopped: Postfix answers 451 4.7.1 (milter_default_action = tempfail)"
+t_eq "warden exit status after SIGTERM" "$STOP_RC" 0
+t_re "$WLOG" "${W_RE}stop: warden exiting\$"
+t_eq "error replies" "$(errlines "$OUT/s12.swaks")" "451 4.7.1 Service unavailable - try again later"
+t_end "$OUT/s12.swaks"
+
+# ======================================================================
+# everything stops by PID (the EXIT trap does the same on failure)
+master=$(pf_master_pid)
+kids=$(children_of "$master")
+pf_stop
+sink_stop
+t_begin "Postfix master ($master), its children and smtp-sink are gone after stop"
+for p in $master $kids; do pid_alive "$p" && t_true "pid $p still runs: $(tr '\0' ' ' </proc/$p/cmdline)"; done
+port_listening "$P_SMTP" && t_true "port $P_SMTP still listening"
+port_listening "$P_SINK" && t_true "port $P_SINK still listening"
+t_end
+
+finish
