@@ -84,6 +84,11 @@ fuzz: deps fuzz-bins
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 run: deps src/warden
+	@src/warden check -c etc/warden.conf >/dev/null || exit 1
+	@echo "warden: serving etc/warden.conf on $$(sed -n 's/^ *socket *= *"\([^"]*\)".*/\1/p' etc/warden.conf | head -1) (Ctrl-C stops)"
+	@echo "  Postfix main.cf: smtpd_milters = inet:127.0.0.1:8890"
+	@echo "                   milter_default_action = tempfail"
+	@echo "  decisions and stats go to syslog (facility mail); daemon.log = \"stderr\" shows them here"
 	src/warden run -c etc/warden.conf
 
 # Every suite; the last line is "N passed, N failed, N skipped".

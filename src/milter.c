@@ -48,6 +48,7 @@ struct snap {
 	atomic_int	refs;
 	struct config	*cfg;
 	unsigned long	proto;		/* SMFIP_NO* we may ask for */
+	unsigned long	noreply;	/* SMFIP_NR_* we may ask for */
 	int		need_rej;	/* SMFIP_RCPT_REJ */
 	char		*symlist[MS_COUNT];	/* "{daemon_port} i" */
 };
@@ -57,8 +58,7 @@ struct conn {
 	struct snap	*snap;
 	struct sess	s;
 	struct engine_result res;
-	int		rcpt_rej;	/* MTA agreed to send refused RCPTs */
-	int		want_body;
+	unsigned long	noreply;	/* SMFIP_NR_* the MTA agreed to */
 };
 
 /* The daemon's shared state; see the file comment for why it is here. */
@@ -168,6 +168,38 @@ snap_get(void)
 	return sn;
 }
 
+/*
+ * Stages without rules need no reply: SMFIP_NR_* spares the MTA a round
+ * trip. Never DATA (DESIGN.md §4: delayed ACK + Nagle). A 421 at envrcpt
+ * on a recipient the MTA refused itself is ignored by Postfix, so the
+ * session goes on and every later command must be answered with it:
+ * then only connect, which comes first, may go without a reply.
+ */
+static unsigned long
+noreply_stages(const struct ruleset *rs)
+{
+	static const struct {
+		enum stage	stage;
+		unsigned long	flag;
+	} nr[] = {
+		{ STAGE_CONNECT, SMFIP_NR_CONN }, { STAGE_HELO, SMFIP_NR_HELO },
+		{ STAGE_ENVFROM, SMFIP_NR_MAIL }, { STAGE_ENVRCPT, SMFIP_NR_RCPT },
+		{ STAGE_UNKNOWN, SMFIP_NR_UNKN }, { STAGE_HEADER, SMFIP_NR_HDR },
+	};
+	unsigned long flags = SMFIP_NR_BODY;
+	size_t i;
+	int closes = 0;
+
+	for (i = 0; i < rs->nby_stage[STAGE_ENVRCPT]; i++)
+		if (rs->by_stage[STAGE_ENVRCPT][i]->reply.code == 421)
+			closes = 1;
+	for (i = 0; i < NELEM(nr); i++)
+		if (rs->nby_stage[nr[i].stage] == 0 &&
+		    (!closes || nr[i].stage == STAGE_CONNECT))
+			flags |= nr[i].flag;
+	return flags;
+}
+
 /* What to negotiate follows from what the rules read. */
 static struct snap *
 snap_new(struct config *c)
@@ -199,6 +231,7 @@ snap_new(struct config *c)
 		sn->proto |= SMFIP_NOUNKNOWN;
 	sn->need_rej = (all & ((1u << COND_RCPT_REJECTED) |
 	    (1u << COND_BAD_RCPT_COUNT_OVER))) != 0;
+	sn->noreply = noreply_stages(rs);
 	for (s = 0; s < MS_COUNT; s++) {
 		n = macros_needed(rs, s, m, MACROS_MAX);
 		for (len = 1, i = 0; i < n; i++)
@@ -297,6 +330,27 @@ set_reply(SMFICTX *ctx, const struct reply_out *r)
 	}
 }
 
+static unsigned long
+stage_noreply(enum stage stage)
+{
+	switch (stage) {
+	case STAGE_CONNECT:
+		return SMFIP_NR_CONN;
+	case STAGE_HELO:
+		return SMFIP_NR_HELO;
+	case STAGE_ENVFROM:
+		return SMFIP_NR_MAIL;
+	case STAGE_ENVRCPT:
+		return SMFIP_NR_RCPT;
+	case STAGE_UNKNOWN:
+		return SMFIP_NR_UNKN;
+	case STAGE_HEADER:
+		return SMFIP_NR_HDR;
+	default:
+		return 0;
+	}
+}
+
 /* Runs the engine for one stage and turns its result into SMFIS_*. */
 static sfsistat
 eval(SMFICTX *ctx, struct conn *c, enum stage stage)
@@ -325,7 +379,8 @@ eval(SMFICTX *ctx, struct conn *c, enum stage stage)
 	case ACTION_DISCARD:
 		return SMFIS_DISCARD;
 	default:
-		return SMFIS_CONTINUE;
+		return (c->noreply & stage_noreply(stage)) ? SMFIS_NOREPLY :
+		    SMFIS_CONTINUE;
 	}
 }
 
@@ -333,6 +388,26 @@ static struct conn *
 conn_of(SMFICTX *ctx)
 {
 	return smfi_getpriv(ctx);
+}
+
+/*
+ * A connection's state is made at negotiation (so both use the same
+ * snapshot) or, when the MTA skips that, at connect.
+ */
+static struct conn *
+conn_new(SMFICTX *ctx)
+{
+	struct conn *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		log_error("out of memory: tempfailing a connection");
+		return NULL;
+	}
+	c->snap = snap_get();
+	c->noreply = 0;
+	sess_init(&c->s);
+	smfi_setpriv(ctx, c);
+	return c;
 }
 
 /* --- callbacks ------------------------------------------------------- */
@@ -347,11 +422,15 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		[MS_ENVFROM] = SMFIM_ENVFROM, [MS_ENVRCPT] = SMFIM_ENVRCPT,
 		[MS_EOM] = SMFIM_EOM,
 	};
-	struct snap *sn = snap_get();
+	struct conn *c = conn_of(ctx);
+	struct snap *sn;
 	int s;
 
 	(void)f2;
 	(void)f3;
+	if (c == NULL)
+		c = conn_new(ctx);
+	sn = c != NULL ? c->snap : snap_get();
 	*pf0 = (SMFIF_ADDHDRS | SMFIF_QUARANTINE) & f0;
 	if (f0 & SMFIF_SETSYMLIST)
 		*pf0 |= SMFIF_SETSYMLIST;
@@ -360,16 +439,19 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * lone DATA macro packet meets a delayed ACK and Nagle, capping a
 	 * session at ~23 msg/s (DESIGN.md §4).
 	 */
-	*pf1 = sn->proto & f1;
+	*pf1 = (sn->proto | sn->noreply) & f1;
 	if (sn->need_rej && (f1 & SMFIP_RCPT_REJ))
 		*pf1 |= SMFIP_RCPT_REJ;
+	if (c != NULL)
+		c->noreply = sn->noreply & f1;
 	*pf2 = *pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST)
 		for (s = 0; s < MS_COUNT; s++)
 			if (sn->symlist[s][0] != '\0')
 				(void)smfi_setsymlist(ctx, ms_of[s],
 				    sn->symlist[s]);
-	snap_unref(sn);
+	if (c == NULL)
+		snap_unref(sn);
 	return SMFIS_CONTINUE;
 }
 
@@ -397,18 +479,18 @@ set_client(struct sess *s, const struct sockaddr *sa)
 static sfsistat
 x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
-	struct conn *c;
+	struct conn *c = conn_of(ctx);
 	const char *v;
 	long long port;
 
-	if ((c = malloc(sizeof(*c))) == NULL) {
-		log_error("out of memory: tempfailing a connection");
+	/*
+	 * Postfix's XCLIENT makes a second connect on the same milter
+	 * connection: a new client, the same snapshot and negotiation.
+	 */
+	if (c != NULL)
+		sess_init(&c->s);
+	else if ((c = conn_new(ctx)) == NULL)
 		return SMFIS_TEMPFAIL;
-	}
-	c->snap = snap_get();
-	sess_init(&c->s);
-	c->rcpt_rej = 0;
-	smfi_setpriv(ctx, c);
 	stats_add(ST_CONNECTIONS, 1);
 	set_client(&c->s, (const struct sockaddr *)hostaddr);
 	/* Postfix says "unknown", Sendmail "[ip]", when there is no name. */
@@ -523,9 +605,10 @@ x_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	struct conn *c = conn_of(ctx);
 
 	(void)chunk;
-	if (c != NULL)
-		c->s.size += (long long)len;
-	return SMFIS_CONTINUE;
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	c->s.size += (long long)len;
+	return (c->noreply & SMFIP_NR_BODY) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
