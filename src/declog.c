@@ -37,14 +37,18 @@ put(struct line *l, const char *fmt, ...)
 }
 
 /* key=<escaped value>, or key="..." with quote="\"". */
+/*
+ * key=<escaped value>, or key="..." with quote="\"". A value the session
+ * had to cut at its cap ends with "..." so it does not look complete.
+ */
 static void
 field(struct line *l, const char *key, const char *v, const char *open,
-    const char *close)
+    const char *close, int cut)
 {
 	char esc[LOG_ESC_BUF];
 
 	log_esc(v, strlen(v), esc, sizeof(esc));
-	put(l, " %s=%s%s%s", key, open, esc, close);
+	put(l, " %s=%s%s%s%s", key, open, esc, cut ? "..." : "", close);
 }
 
 const char *
@@ -75,18 +79,21 @@ declog_format(const struct engine_decision *d, char *buf, size_t len)
 	if (s->port > 0)
 		put(&l, " port=%d", s->port);
 	if (s->helo[0] != '\0')
-		field(&l, "helo", s->helo, "<", ">");
+		field(&l, "helo", s->helo, "<", ">", s->truncated & SF_HELO);
 	if (s->has_sender)
-		field(&l, "from", s->sender, "<", ">");
+		field(&l, "from", s->sender, "<", ">",
+		    s->truncated & SF_SENDER);
 	if (d->stage == STAGE_ENVRCPT && s->rcpt[0] != '\0')
-		field(&l, "to", s->rcpt, "<", ">");
+		field(&l, "to", s->rcpt, "<", ">", s->truncated & SF_RCPT);
 	if (s->auth)
-		field(&l, "user", s->auth_user, "", "");
+		field(&l, "user", s->auth_user, "", "",
+		    s->truncated & SF_AUTH_USER);
 	if (d->stage == STAGE_UNKNOWN && s->command[0] != '\0')
-		field(&l, "command", s->command, "", "");
+		field(&l, "command", s->command, "", "",
+		    s->truncated & SF_COMMAND);
 	if (d->reply != NULL) {
 		reply_out_format_log(d->reply, rep, sizeof(rep));
-		field(&l, "reply", rep, "\"", "\"");
+		field(&l, "reply", rep, "\"", "\"", 0);
 	}
 	return buf;
 }

@@ -485,6 +485,8 @@ fire(struct eval *e, const struct rule *r, int64_t retry_ns, int store_err)
 		decide(e, r, a, 1, store_err, rep);
 		return 0;
 	}
+	/* enforced counts every firing in enforce mode, log and tag too. */
+	atomic_fetch_add_explicit(&rw->enforced, 1, memory_order_relaxed);
 	switch (a) {
 	case ACTION_CONTINUE:
 		return 0;
@@ -517,7 +519,6 @@ fire(struct eval *e, const struct rule *r, int64_t retry_ns, int store_err)
 	default:
 		break;
 	}
-	atomic_fetch_add_explicit(&rw->enforced, 1, memory_order_relaxed);
 	out->action = a;
 	out->rule = r;
 	out->store_error = store_err;

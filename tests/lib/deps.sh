@@ -4,7 +4,8 @@
 # exact apt-get line and fails. Used by `make run`, `make test` and .ci/run.
 set -u
 PKGS="gcc make pkg-config libconfig-dev libmilter-dev libhiredis-dev
-libssl-dev libpcre2-dev libcmocka-dev miltertest clang libclang-rt-14-dev"
+libssl-dev libpcre2-dev libcmocka-dev miltertest clang libclang-rt-14-dev
+valgrind python3"
 [ -n "${WARDEN_EXTRA_PKGS:-}" ] && PKGS="$PKGS $WARDEN_EXTRA_PKGS"
 
 missing=""

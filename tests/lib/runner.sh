@@ -3,7 +3,7 @@
 # "not ok N - name", "ok N # SKIP why") and ends with one summary line:
 # "N passed, N failed, N skipped". A program that exits non-zero without
 # reporting a failure counts as one failure, so a crash is never a pass.
-# Suites: unit san golden milter mta fuzz all.
+# Suites: unit san golden milter valgrind mta fuzz all.
 set -u
 cd "$(dirname "$0")/../.."
 LOGDIR=build/test-logs
@@ -49,12 +49,17 @@ suite_unit() {	# $1: build dir, $2: label
 suite() {
 	case $1 in
 	unit)	suite_unit build unit ;;
-	san)	suite_unit build/san san ;;
+	san)	suite_unit build/san san
+		run_tap san/milter tests/milter/run.sh build/san/warden ;;
+	valgrind) WARDEN_VALGRIND=1 run_tap valgrind/milter \
+		    tests/milter/run.sh src/warden ;;
 	golden)	run_tap golden tests/golden/run.sh src/warden ;;
-	milter)	[ -x tests/milter/run.sh ] && run_tap milter tests/milter/run.sh src/warden ;;
-	mta)	[ -x tests/mta/run.sh ] && run_tap mta tests/mta/run.sh src/warden ;;
+	milter)	run_tap milter tests/milter/run.sh src/warden ;;
+	mta)	run_tap mta tests/mta/run.sh src/warden ;;
 	fuzz)	run_tap fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build/fuzz/fuzz_* ;;
-	all)	for s in unit san golden milter mta fuzz; do suite $s; done ;;
+	all)	for s in unit san golden milter valgrind mta fuzz; do
+			suite $s
+		done ;;
 	*)	echo "runner.sh: unknown suite $1" >&2; fail=$((fail + 1)) ;;
 	esac
 	return 0
