@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "engine.h"
 
 #define PEND_MAX	64	/* matched rules resolved per batch */
@@ -149,7 +151,9 @@ cond_bool(const struct cond *c, const struct rule *r, const struct sess *s)
 	case COND_RCPT_REJECTED:
 		return s->rcpt_rejected;
 	case COND_SENDER_OWNED:
+		/* A sender we had to cut is nobody's: fail closed. */
 		return s->auth && r->owners != NULL &&
+		    !(s->truncated & SF_SENDER) &&
 		    match_owners_test(r->owners, s->auth_user, s->sender) == 1;
 	default:
 		return 0;
@@ -295,8 +299,93 @@ key_put(char *buf, size_t len, size_t *at, const char *v, int fold)
 	return 0;
 }
 
+/* The value of one key part, or "" when the session has none. */
+static const char *
+key_value(const struct limit *lim, enum key_part part, const struct sess *s,
+    char *tmp, size_t tmplen)
+{
+	struct match_ip net;
+	char ipbuf[64];
+	unsigned prefix;
+
+	switch (part) {
+	case KEY_CLIENT_IP:
+		return s->ip.family != 0 ? s->client_ip : "";
+	case KEY_CLIENT_NET:
+		if (s->ip.family == 0)
+			return "";
+		net = s->ip;
+		prefix = net.family == 4 ? lim->ipv4_prefix : lim->ipv6_prefix;
+		match_ip_mask(&net, prefix);
+		snprintf(tmp, tmplen, "%s/%u", match_ip_format(&net, ipbuf,
+		    sizeof(ipbuf)), prefix);
+		return tmp;
+	case KEY_HELO:
+		return s->helo;
+	case KEY_SENDER:
+		return !s->has_sender ? "" : s->sender[0] != '\0' ? s->sender :
+		    "<>";
+	case KEY_SENDER_DOMAIN:
+		return sess_domain(s->sender);
+	case KEY_RCPT:
+		return s->rcpt;
+	case KEY_RCPT_DOMAIN:
+		return sess_domain(s->rcpt);
+	case KEY_AUTH_USER:
+		return s->auth ? s->auth_user : "";
+	default:
+		return "";
+	}
+}
+
 /*
- * As engine_limit_key; *novalue_out tells "a part has no value" (the
+ * A key too long to send as it is (hostile 2 kB addresses, escaped)
+ * becomes "counter|#" and the SHA-256 of its parts, so it still counts
+ * against the same counter on every MTA: skipping it would let long
+ * values slip past the limit. Lower-cased like the plain form.
+ */
+static int
+key_digest(const char *counter, const char *const *v, size_t n, char *buf,
+    size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], c;
+	unsigned int mdlen = 0, j;
+	EVP_MD_CTX *ctx;
+	size_t i, at, k;
+	int ok;
+
+	at = strlen(counter);
+	if (at + 2 + 64 + 1 > len || (ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (i = 0; ok && i < n; i++) {
+		/* NUL separates parts; values hold no NUL. */
+		for (k = 0; ok && v[i][k] != '\0'; k++) {
+			c = (unsigned char)v[i][k];
+			if (c >= 'A' && c <= 'Z')
+				c += 'a' - 'A';
+			ok = EVP_DigestUpdate(ctx, &c, 1);
+		}
+		ok = ok && EVP_DigestUpdate(ctx, "", 1);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	memcpy(buf, counter, at);
+	buf[at++] = '|';
+	buf[at++] = '#';
+	for (j = 0; j < mdlen && j < 32; j++) {
+		buf[at++] = hex[md[j] >> 4];
+		buf[at++] = hex[md[j] & 15];
+	}
+	buf[at] = '\0';
+	return (int)at;
+}
+
+/*
+ * Builds the key into buf. *novalue_out tells "a part has no value" (the
  * limit does not apply) from "buf is too small" (settle the batch first).
  */
 static int
@@ -304,65 +393,28 @@ limit_key(const struct rule *r, const struct sess *s, char *buf,
     size_t len, int *novalue_out)
 {
 	const struct limit *lim = r->limit;
-	struct match_ip net;
-	char tmp[80], ipbuf[64];
-	const char *v;
+	const char *v[RULES_KEY_PARTS_MAX];
+	char tmp[80];
 	size_t at, i;
-	unsigned prefix;
 
-	*novalue_out = lim == NULL;
-	if (lim == NULL || (at = strlen(lim->counter)) + 1 >= len)
+	*novalue_out = 1;
+	if (lim == NULL)
 		return -1;
-	memcpy(buf, lim->counter, at + 1);
 	for (i = 0; i < lim->nparts; i++) {
-		switch (lim->parts[i]) {
-		case KEY_CLIENT_IP:
-			v = s->ip.family != 0 ? s->client_ip : "";
-			break;
-		case KEY_CLIENT_NET:
-			if (s->ip.family == 0) {
-				*novalue_out = 1;
-				return -1;
-			}
-			net = s->ip;
-			prefix = net.family == 4 ? lim->ipv4_prefix :
-			    lim->ipv6_prefix;
-			match_ip_mask(&net, prefix);
-			snprintf(tmp, sizeof(tmp), "%s/%u",
-			    match_ip_format(&net, ipbuf, sizeof(ipbuf)), prefix);
-			v = tmp;
-			break;
-		case KEY_HELO:
-			v = s->helo;
-			break;
-		case KEY_SENDER:
-			v = !s->has_sender ? "" : s->sender[0] != '\0' ?
-			    s->sender : "<>";
-			break;
-		case KEY_SENDER_DOMAIN:
-			v = sess_domain(s->sender);
-			break;
-		case KEY_RCPT:
-			v = s->rcpt;
-			break;
-		case KEY_RCPT_DOMAIN:
-			v = sess_domain(s->rcpt);
-			break;
-		case KEY_AUTH_USER:
-			v = s->auth ? s->auth_user : "";
-			break;
-		default:
-			*novalue_out = 1;
-			return -1;
-		}
+		v[i] = key_value(lim, lim->parts[i], s, tmp, sizeof(tmp));
 		/* A part without a value: the limit does not apply. */
-		if (v[0] == '\0') {
-			*novalue_out = 1;
-			return -1;
-		}
-		if (key_put(buf, len, &at, v, 1) != 0)
+		if (v[i][0] == '\0')
 			return -1;
 	}
+	*novalue_out = 0;
+	if (len < ENGINE_KEY_MAX)
+		return -1;
+	at = strlen(lim->counter);
+	memcpy(buf, lim->counter, at + 1);
+	for (i = 0; i < lim->nparts; i++)
+		if (key_put(buf, ENGINE_KEY_MAX, &at, v[i], 1) != 0)
+			return key_digest(lim->counter, v, lim->nparts, buf,
+			    len);
 	return (int)at;
 }
 

@@ -22,6 +22,7 @@
 #include "store.h"
 
 #define ENGINE_BATCH_MAX	32	/* limits charged in one round trip */
+#define ENGINE_KEY_MAX		512	/* longer keys are digested */
 #define ENGINE_KEYBUF		(ENGINE_BATCH_MAX * 256)
 #define ENGINE_WHY_MAX		512
 
@@ -78,8 +79,9 @@ void	engine_eval(const struct engine_ctx *, const struct ruleset *,
 
 /*
  * Builds the counter key of a rule's limit for the session into buf
- * ("counter|part|part", parts lower-cased, "|", "%" and bytes
- * outside printable ASCII %-escaped). Returns its
+ * ("counter|part|part", parts lower-cased, "|", "%" and bytes outside
+ * printable ASCII %-escaped; past ENGINE_KEY_MAX bytes "counter|#" and
+ * the SHA-256 of the parts). buf needs ENGINE_KEY_MAX bytes. Returns the
  * length, or -1 when a part has no value (the limit is then skipped).
  */
 int	engine_limit_key(const struct rule *, const struct sess *,

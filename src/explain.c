@@ -280,7 +280,7 @@ walk(const struct engine_ctx *ctx, const struct ruleset *rs,
     struct input *in, int64_t now, FILE *f)
 {
 	struct engine_result *res;
-	char verdict[VERDICT_BUF], label[400], name[SESS_HDR_NAME_MAX];
+	char verdict[VERDICT_BUF], label[SESS_ADDR_MAX + 64], name[SESS_HDR_NAME_MAX];
 	const char *v, *colon;
 	size_t i, ok_rcpts = 0;
 	int done = 0;

@@ -4,6 +4,7 @@
  * flagged in sess.truncated) and resetting a transaction.
  * Not: policy. Threads: one caller at a time per session. No heap.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "session.h"
@@ -11,7 +12,11 @@
 void
 sess_init(struct sess *s)
 {
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct sess, sender));
+	s->sender[0] = '\0';
+	s->rcpt[0] = '\0';
+	s->hdr_name[0] = '\0';
+	s->hdr_value[0] = '\0';
 }
 
 void
@@ -98,11 +103,34 @@ static void
 set_addr(struct sess *s, char *dst, size_t cap, const char *v, size_t len,
     unsigned flag)
 {
+	const char *at;
+	size_t dlen, keep;
+
 	if (v != NULL && len >= 2 && v[0] == '<' && v[len - 1] == '>') {
 		v++;
 		len -= 2;
 	}
-	set(s, dst, cap, v, len, flag);
+	if (v == NULL || len < cap) {
+		set(s, dst, cap, v, len, flag);
+		return;
+	}
+	/*
+	 * Too long: cut the local part, keep "@domain". Otherwise a long
+	 * local part would push the domain out, and rcpt_domain keys and
+	 * domain patterns (an owner map's @domain) would see another
+	 * address than the client gave.
+	 */
+	s->truncated |= flag;
+	at = memrchr(v, '@', len);
+	dlen = at != NULL ? len - (size_t)(at - v) : 0;
+	if (at == NULL || dlen > cap / 2) {
+		str_copy(dst, cap, v, len);
+		return;
+	}
+	keep = cap - 1 - dlen;
+	memcpy(dst, v, keep);
+	memcpy(dst + keep, at, dlen);
+	dst[cap - 1] = '\0';
 }
 
 void

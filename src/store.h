@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include "gcra.h"
 
-/* One counter key, at most: 8 escaped parts of up to 320 bytes each. */
-#define STORE_KEY_MAX	8192
+/* One counter key, at most (the engine digests longer ones). */
+#define STORE_KEY_MAX	512
 
 /* One limit to charge: the key is namespaced by the rule already. */
 struct store_req {

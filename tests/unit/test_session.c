@@ -120,9 +120,9 @@ static const struct cap_case {
 	{ "daemon", set_daemon, offsetof(struct sess, daemon), 255,
 	    SF_DAEMON },
 	{ "helo", set_helo, offsetof(struct sess, helo), 255, SF_HELO },
-	{ "sender", set_sender, offsetof(struct sess, sender), 319,
+	{ "sender", set_sender, offsetof(struct sess, sender), 2047,
 	    SF_SENDER },
-	{ "rcpt", set_rcpt, offsetof(struct sess, rcpt), 319, SF_RCPT },
+	{ "rcpt", set_rcpt, offsetof(struct sess, rcpt), 2047, SF_RCPT },
 	{ "auth_user", set_auth_user, offsetof(struct sess, auth_user), 255,
 	    SF_AUTH_USER },
 	{ "auth_mech", set_auth_mech, offsetof(struct sess, auth_mech), 31,
@@ -178,26 +178,70 @@ test_setter_caps(void **state)
 static void
 test_sender_brackets_then_cap(void **state)
 {
-	char buf[400];
+	static char buf[4096];
 	struct sess s;
 
 	(void)state;
 	buf[0] = '<';
-	memset(buf + 1, 'a', 319);
-	buf[320] = '>';
+	memset(buf + 1, 'a', 2047);
+	buf[2048] = '>';
 	sess_init(&s);
-	sess_set_sender(&s, buf, 321);
-	WANT_INT("<319 a>", "sender length", strlen(s.sender), 319);
-	WANT_INT("<319 a>", "truncated", s.truncated, 0);
-	WANT_INT("<319 a>", "sender[0]", s.sender[0], 'a');
+	sess_set_sender(&s, buf, 2049);
+	WANT_INT("<2047 a>", "sender length", strlen(s.sender), 2047);
+	WANT_INT("<2047 a>", "truncated", s.truncated, 0);
+	WANT_INT("<2047 a>", "sender[0]", s.sender[0], 'a');
 
-	memset(buf + 1, 'a', 320);
-	buf[321] = '>';
+	memset(buf + 1, 'a', 2048);
+	buf[2049] = '>';
 	sess_init(&s);
-	sess_set_sender(&s, buf, 322);
-	WANT_INT("<320 a>", "sender length", strlen(s.sender), 319);
-	WANT_INT("<320 a>", "truncated", s.truncated, SF_SENDER);
-	WANT_INT("<320 a>", "sender[0]", s.sender[0], 'a');
+	sess_set_sender(&s, buf, 2050);
+	WANT_INT("<2048 a>", "sender length", strlen(s.sender), 2047);
+	WANT_INT("<2048 a>", "truncated", s.truncated, SF_SENDER);
+	WANT_INT("<2048 a>", "sender[0]", s.sender[0], 'a');
+}
+
+/*
+ * Too long: the local part is cut, "@domain" kept, so domain patterns,
+ * owner maps and rcpt_domain keys see the domain the client gave (a
+ * 1,000-character local part once pushed it out).
+ */
+static void
+test_long_address_keeps_domain(void **state)
+{
+	static char buf[4096], want[2048];
+	struct sess s;
+	size_t n;
+
+	(void)state;
+	buf[0] = '<';
+	memset(buf + 1, 'a', 3000);
+	memcpy(buf + 3001, "@Example.ORG>", 13);
+	n = 3014;
+	sess_init(&s);
+	sess_set_rcpt(&s, buf, n, 0);
+	/* 2047 bytes: 2035 a's, then the 12 bytes of "@Example.ORG" */
+	memset(want, 'a', 2035);
+	memcpy(want + 2035, "@Example.ORG", 13);
+	WANT_INT("long rcpt", "length", strlen(s.rcpt), 2047);
+	WANT_STR("long rcpt", "value", s.rcpt, want);
+	WANT_STR("long rcpt", "domain", sess_domain(s.rcpt), "Example.ORG");
+	WANT_INT("long rcpt", "truncated", s.truncated, SF_RCPT);
+
+	sess_init(&s);
+	sess_set_sender(&s, buf, n);
+	WANT_STR("long sender", "domain", sess_domain(s.sender),
+	    "Example.ORG");
+	WANT_INT("long sender", "truncated", s.truncated, SF_SENDER);
+
+	/* A "domain" longer than half the cap is cut like any text. */
+	buf[0] = 'a';
+	buf[1] = '@';
+	memset(buf + 2, 'd', 3000);
+	sess_init(&s);
+	sess_set_rcpt(&s, buf, 3002, 0);
+	WANT_INT("long domain", "length", strlen(s.rcpt), 2047);
+	WANT_INT("long domain", "rcpt[0]", s.rcpt[0], 'a');
+	WANT_INT("long domain", "truncated", s.truncated, SF_RCPT);
 }
 
 /* ---- addresses: brackets and the null sender ---- */
@@ -440,8 +484,15 @@ test_reset_msg(void **state)
 	const struct rule *r = (const struct rule *)&zero;	/* a token */
 
 	(void)state;
+	/* The large tail buffers are cleared by their first byte only. */
+	memset(&s, 0x5a, sizeof(s));
 	sess_init(&s);
-	WANT_INT("init", "memcmp zero", memcmp(&s, &zero, sizeof(s)) != 0, 0);
+	WANT_INT("init", "memcmp zero", memcmp(&s, &zero,
+	    offsetof(struct sess, sender)) != 0, 0);
+	WANT_INT("init", "sender", s.sender[0], 0);
+	WANT_INT("init", "rcpt", s.rcpt[0], 0);
+	WANT_INT("init", "hdr_name", s.hdr_name[0], 0);
+	WANT_INT("init", "hdr_value", s.hdr_value[0], 0);
 	sess_set_client(&s, "192.0.2.1", 9, 25);
 	sess_set_client_name(&s, "mx.example.com", 14);
 	sess_set_daemon(&s, "smtpd", 5);
@@ -508,6 +559,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_setter_caps),
 		cmocka_unit_test(test_sender_brackets_then_cap),
+		cmocka_unit_test(test_long_address_keeps_domain),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_counted_input),
 		cmocka_unit_test(test_domain),
