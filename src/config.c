@@ -122,27 +122,9 @@ get_choice(struct cl *l, const config_setting_t *g, const char *name,
     const char *what, int (*lookup)(const char *), const char *choices,
     int *out)
 {
-	const config_setting_t *s;
-	const char *v;
-	int got, x;
-
-	if (g == NULL)
-		return;
-	got = lcfg_get_string(g, name, &v, l->file, what, l->d);
-	if (got < 0) {
+	if (g != NULL && lcfg_get_choice(g, name, lookup, choices, out,
+	    l->file, what, l->d) < 0)
 		l->rc = -1;
-		return;
-	}
-	if (got == 0)
-		return;
-	if ((x = lookup(v)) < 0) {
-		s = config_setting_get_member(g, name);
-		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
-		    "%s%s: \"%s\" is not one of %s", what, name, v, choices);
-		l->rc = -1;
-		return;
-	}
-	*out = x;
 }
 
 static int
@@ -155,24 +137,13 @@ sink_by_name(const char *s)
 	return -1;
 }
 
-static int
-mode_by_name(const char *s)
-{
-	if (strcmp(s, "enforce") == 0)
-		return MODE_ENFORCE;
-	if (strcmp(s, "dry-run") == 0)
-		return MODE_DRYRUN;
-	return -1;
-}
-
+/* store.on_error: "memory" is a per-rule fallback, not a default. */
 static int
 onerr_by_name(const char *s)
 {
-	if (strcmp(s, "accept") == 0)
-		return ONERR_ACCEPT;
-	if (strcmp(s, "tempfail") == 0)
-		return ONERR_TEMPFAIL;
-	return -1;
+	int v = rules_on_error_by_name(s);
+
+	return v == ONERR_MEMORY ? -1 : v;
 }
 
 static int
@@ -422,7 +393,7 @@ load_rules(struct cl *l, const config_setting_t *root)
 		l->rc = -1;
 	}
 	v = (int)c->rules.mode;
-	get_choice(l, g, "mode", "rules.", mode_by_name, "enforce, dry-run",
+	get_choice(l, g, "mode", "rules.", rules_mode_by_name, "enforce, dry-run",
 	    &v);
 	c->rules.mode = (enum rule_mode)v;
 }

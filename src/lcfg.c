@@ -223,6 +223,28 @@ lcfg_get_bool(const config_setting_t *g, const char *name, int *out,
 	return 1;
 }
 
+int
+lcfg_get_choice(const config_setting_t *g, const char *name,
+    int (*lookup)(const char *), const char *choices, int *out,
+    const char *file, const char *what, struct diag *d)
+{
+	const config_setting_t *s;
+	const char *v;
+	int got, x;
+
+	got = lcfg_get_string(g, name, &v, file, what, d);
+	if (got <= 0)
+		return got;
+	if ((x = lookup(v)) < 0) {
+		s = config_setting_get_member(g, name);
+		diag_err(d, lcfg_file(s, file), lcfg_line(s),
+		    "%s%s: \"%s\" is not one of %s", what, name, v, choices);
+		return -1;
+	}
+	*out = x;
+	return 1;
+}
+
 static size_t
 append(char *buf, size_t len, size_t at, const char *s)
 {

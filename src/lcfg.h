@@ -49,6 +49,14 @@ int	lcfg_get_int(const config_setting_t *, const char *name,
 int	lcfg_get_bool(const config_setting_t *, const char *name, int *out,
 	    const char *file, const char *what, struct diag *d);
 
+/*
+ * A string with a fixed set of values: lookup maps it to an int or -1;
+ * choices lists them for the message. Returns as the getters above.
+ */
+int	lcfg_get_choice(const config_setting_t *, const char *name,
+	    int (*lookup)(const char *), const char *choices, int *out,
+	    const char *file, const char *what, struct diag *d);
+
 /* The value as written: "587", "\"x\"", "[587, 465]", "{...}". */
 void	lcfg_text(const config_setting_t *, char *buf, size_t len);
 

@@ -137,6 +137,28 @@ rules_key_name(enum key_part k)
 	return (unsigned)k < KEY_COUNT ? key_defs[k].name : "?";
 }
 
+int
+rules_mode_by_name(const char *s)
+{
+	if (strcmp(s, "enforce") == 0)
+		return MODE_ENFORCE;
+	if (strcmp(s, "dry-run") == 0)
+		return MODE_DRYRUN;
+	return -1;
+}
+
+int
+rules_on_error_by_name(const char *s)
+{
+	if (strcmp(s, "accept") == 0)
+		return ONERR_ACCEPT;
+	if (strcmp(s, "tempfail") == 0)
+		return ONERR_TEMPFAIL;
+	if (strcmp(s, "memory") == 0)
+		return ONERR_MEMORY;
+	return -1;
+}
+
 const char *
 rules_on_error_name(enum on_error e)
 {
@@ -600,7 +622,7 @@ parse_limit(struct loader *l, struct rule *r, const config_setting_t *g)
 	struct limit *lim;
 	char err[128];
 	long long v;
-	int rc = 0, got;
+	int rc = 0, got, v32;
 
 	if (!config_setting_is_group(g)) {
 		diag_err(l->d, file, lcfg_line(g), "limit: must be a group "
@@ -665,23 +687,11 @@ parse_limit(struct loader *l, struct rule *r, const config_setting_t *g)
 	else if (got > 0)
 		lim->cost = v;
 
-	got = lcfg_get_string(g, "on_error", &str, file, "limit.", l->d);
-	if (got < 0)
+	v32 = (int)lim->on_error;
+	if (lcfg_get_choice(g, "on_error", rules_on_error_by_name,
+	    "accept, tempfail, memory", &v32, file, "limit.", l->d) < 0)
 		rc = -1;
-	else if (got > 0) {
-		if (strcmp(str, "accept") == 0)
-			lim->on_error = ONERR_ACCEPT;
-		else if (strcmp(str, "tempfail") == 0)
-			lim->on_error = ONERR_TEMPFAIL;
-		else if (strcmp(str, "memory") == 0)
-			lim->on_error = ONERR_MEMORY;
-		else {
-			s = config_setting_get_member(g, "on_error");
-			diag_err(l->d, file, lcfg_line(s), "limit.on_error: "
-			    "\"%s\" is not accept, tempfail or memory", str);
-			rc = -1;
-		}
-	}
+	lim->on_error = (enum on_error)v32;
 
 	/*
 	 * counter: rules naming the same counter share it (one rule counts
@@ -815,36 +825,6 @@ parse_tag(struct loader *l, struct rule *r, const config_setting_t *s)
 /* --- one rule -------------------------------------------------------- */
 
 static int
-get_enum(struct loader *l, const config_setting_t *g, const char *key,
-    int (*lookup)(const char *), const char *choices, int *out)
-{
-	const char *file = lcfg_file(g, l->file), *str;
-	int got, v;
-
-	got = lcfg_get_string(g, key, &str, file, "", l->d);
-	if (got <= 0)
-		return got;
-	if ((v = lookup(str)) < 0) {
-		diag_err(l->d, file,
-		    lcfg_line(config_setting_get_member(g, key)),
-		    "%s: \"%s\" is not one of %s", key, str, choices);
-		return -1;
-	}
-	*out = v;
-	return 1;
-}
-
-static int
-mode_by_name(const char *s)
-{
-	if (strcmp(s, "enforce") == 0)
-		return MODE_ENFORCE;
-	if (strcmp(s, "dry-run") == 0)
-		return MODE_DRYRUN;
-	return -1;
-}
-
-static int
 valid_name(const char *s)
 {
 	size_t n = strlen(s), i;
@@ -898,8 +878,8 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 			return -1;
 	}
 
-	got = get_enum(l, g, "stage", stage_by_name, "connect, helo, "
-	    "envfrom, envrcpt, data, header, eom, unknown", &v);
+	got = lcfg_get_choice(g, "stage", stage_by_name, "connect, helo, "
+	    "envfrom, envrcpt, data, header, eom, unknown", &v, file, "", l->d);
 	if (got == 0) {
 		diag_err(l->d, file, r->line, "rule: stage is missing");
 		rc = -1;
@@ -910,8 +890,9 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 		have_stage = 1;
 	}
 
-	got = get_enum(l, g, "action", action_by_name, "accept, continue, "
-	    "log, reject, tempfail, discard, quarantine, tag", &v);
+	got = lcfg_get_choice(g, "action", action_by_name, "accept, continue, "
+	    "log, reject, tempfail, discard, quarantine, tag", &v, file, "",
+	    l->d);
 	if (got == 0) {
 		diag_err(l->d, file, r->line, "rule: action is missing");
 		rc = -1;
@@ -930,7 +911,8 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 		}
 	}
 
-	got = get_enum(l, g, "mode", mode_by_name, "enforce, dry-run", &v);
+	got = lcfg_get_choice(g, "mode", rules_mode_by_name,
+	    "enforce, dry-run", &v, file, "", l->d);
 	if (got < 0)
 		rc = -1;
 	else if (got > 0)

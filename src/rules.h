@@ -189,6 +189,10 @@ unsigned rules_key_stages(enum key_part);
 const char *rules_cond_name(enum cond_kind);
 const char *rules_key_name(enum key_part);
 const char *rules_on_error_name(enum on_error);
+/* "enforce" / "dry-run" -> MODE_*; "accept" / "tempfail" / "memory" ->
+ * ONERR_*; -1 for anything else. */
+int	rules_mode_by_name(const char *);
+int	rules_on_error_by_name(const char *);
 
 /* Finds a rule by name; borrowed, valid while the ruleset is. */
 const struct rule *rules_find(const struct ruleset *, const char *name);
