@@ -47,8 +47,10 @@ field(struct line *l, const char *key, const char *v, const char *open,
 {
 	char esc[LOG_ESC_BUF];
 
+	/* log_esc marks a value it had to cut itself: one marker is enough. */
 	log_esc(v, strlen(v), esc, sizeof(esc));
-	put(l, " %s=%s%s%s%s", key, open, esc, cut ? "..." : "", close);
+	put(l, " %s=%s%s%s%s", key, open, esc,
+	    cut && strlen(v) <= LOG_ESC_MAX ? "..." : "", close);
 }
 
 const char *

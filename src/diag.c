@@ -35,10 +35,13 @@ diag_add(struct diag *d, enum diag_sev sev, const char *file, int line,
 		d->errors++;
 	else
 		d->warnings++;
+	if (d->n >= DIAG_MAX) {
+		d->dropped++;
+		return;
+	}
 	if (d->n == d->cap) {
 		ncap = d->cap ? d->cap * 2 : 16;
-		if (d->n >= DIAG_MAX ||
-		    (nv = realloc(d->v, ncap * sizeof(*nv))) == NULL) {
+		if ((nv = realloc(d->v, ncap * sizeof(*nv))) == NULL) {
 			d->dropped++;
 			return;
 		}

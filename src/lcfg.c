@@ -296,8 +296,9 @@ lcfg_text(const config_setting_t *s, char *buf, size_t len)
 		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
 			if (i > 0)
 				at = append(buf, len, at, ", ");
-			lcfg_text(e, tmp, sizeof(tmp));
-			at = append(buf, len, at, tmp);
+			/* Each element straight into buf: no cut of its own. */
+			lcfg_text(e, buf + at, len - at);
+			at += strlen(buf + at);
 		}
 		append(buf, len, at, "]");
 		break;

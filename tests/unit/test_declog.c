@@ -1,0 +1,575 @@
+/*
+ * test_declog.c - unit tests for declog.c: the exact decision line of
+ * DESIGN.md §5 for each kind of decision (reject, tempfail, dry-run,
+ * log, tag, accept, discard, quarantine, the store-error line), each
+ * field present only when known (client, port, helo, from incl. the null
+ * sender, to only at envrcpt, user only when authenticated, command only
+ * at unknown), escaping of client text (log.h: printable kept, '\\' and
+ * '"' backslashed, other bytes \xNN), values the session cut ("..."
+ * inside the brackets), a bounded huge reply, and tiny buffers.
+ * Expected lines are written by hand from DESIGN.md §5 and README "Logs"
+ * (both example lines are rows here), never from declog.c's output.
+ * Sessions come from the sess_set_* setters, replies from reply_out_set,
+ * rules are zeroed structs with a name.
+ * Threads: none. Memory: stack only (ASan checks the canaries' bounds).
+ */
+#include "testutil.h"
+
+#include "declog.h"
+#include "log.h"
+#include "reply.h"
+#include "session.h"
+
+#define CANARY	'\xa5'
+#define LINE	(LOG_LINE_MAX + 64)
+
+/* Shows long lines from a bit before the first difference. */
+static void
+want_line(const char *row, const char *got, const char *want)
+{
+	size_t at, from;
+
+	if (strcmp(got, want) == 0)
+		return;
+	if (strlen(got) < 200 && strlen(want) < 200)
+		fail_msg("%s: got\n  \"%s\"\nwant\n  \"%s\"", row, got, want);
+	for (at = 0; got[at] == want[at]; at++)
+		;
+	from = at > 40 ? at - 40 : 0;
+	fail_msg("%s: differs at byte %zu (got length %zu, want %zu): got "
+	    "\"%.120s\", want \"%.120s\"", row, at, strlen(got), strlen(want),
+	    got + from, want + from);
+}
+
+/* --- building sessions and decisions ------------------------------ */
+
+#define NONE	((const char *)0)
+
+/* What a row sets; NONE leaves the field unset. */
+struct in {
+	const char	*qid;
+	const char	*ip;
+	unsigned	cport;
+	int		port;
+	const char	*helo;
+	const char	*from;		/* as the MTA sends it: "<a@b>", "<>" */
+	const char	*rcpt;
+	const char	*user;
+	const char	*cmd;
+};
+
+struct dec_in {
+	const char	*rule;
+	enum stage	stage;
+	enum action	action;
+	int		dryrun, store_error;
+	int		code, xc, xs, xd;	/* reply; code 0: none */
+	const char	*text;
+};
+
+static void
+setstr(void (*fn)(struct sess *, const char *, size_t), struct sess *s,
+    const char *v)
+{
+	if (v != NONE)
+		fn(s, v, strlen(v));
+}
+
+static void
+build(struct sess *s, const struct in *in)
+{
+	sess_init(s);
+	if (in->ip != NONE)
+		sess_set_client(s, in->ip, strlen(in->ip), in->cport);
+	s->port = in->port;
+	setstr(sess_set_helo, s, in->helo);
+	setstr(sess_set_sender, s, in->from);
+	if (in->rcpt != NONE)
+		sess_set_rcpt(s, in->rcpt, strlen(in->rcpt), 0);
+	if (in->user != NONE)
+		sess_set_auth(s, in->user, strlen(in->user), "PLAIN", 5);
+	setstr(sess_set_command, s, in->cmd);
+	setstr(sess_set_queue_id, s, in->qid);
+}
+
+struct fx {
+	struct sess	s;
+	struct rule	r;
+	struct reply_out ro;
+	struct engine_decision d;
+};
+
+static void
+decision(struct fx *f, const struct in *in, const struct dec_in *di)
+{
+	memset(f, 0, sizeof(*f));
+	build(&f->s, in);
+	f->r.name = (char *)di->rule;
+	f->r.stage = di->stage;
+	f->r.action = di->action;
+	f->d.sess = &f->s;
+	f->d.stage = di->stage;
+	f->d.rule = &f->r;
+	f->d.action = di->action;
+	f->d.dryrun = di->dryrun;
+	f->d.store_error = di->store_error;
+	if (di->code != 0) {
+		reply_out_set(&f->ro, di->code, di->xc, di->xs, di->xd,
+		    di->text);
+		f->d.reply = &f->ro;
+	}
+}
+
+/* --- the table ---------------------------------------------------- */
+
+static const struct {
+	const char	*name;
+	struct in	in;
+	struct dec_in	d;
+	const char	*want;
+} cases[] = {
+	/* DESIGN.md §5, first example line */
+	{ "design reject",
+	    { "4XyZ1abc", "192.0.2.1", 41233, 587, "x.example",
+		"<a@example.com>", NONE, NONE, NONE },
+	    { "submission-requires-auth", STAGE_ENVFROM, ACTION_REJECT, 0, 0,
+		530, 5, 7, 0, "Authentication required" },
+	    "4XyZ1abc: reject rule=submission-requires-auth stage=envfrom "
+	    "client=[192.0.2.1]:41233 port=587 helo=<x.example> "
+	    "from=<a@example.com> reply=\"530 5.7.0 Authentication "
+	    "required\"" },
+	/* DESIGN.md §5, second example line (no port, helo, from known) */
+	{ "design dryrun",
+	    { NONE, "192.0.2.1", 41233, 0, NONE, NONE, "<b@example.org>",
+		NONE, NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_TEMPFAIL, 1, 0,
+		450, 4, 7, 1, "Too many recipients, retry in 20s" },
+	    "NOQUEUE: dryrun would=tempfail rule=rcpt-rate stage=envrcpt "
+	    "client=[192.0.2.1]:41233 to=<b@example.org> reply=\"450 4.7.1 "
+	    "Too many recipients, retry in 20s\"" },
+	/* README "Logs", second line: user= after from= */
+	{ "readme dryrun user",
+	    { NONE, "192.0.2.1", 41233, 587, NONE, "<b@example.com>", NONE,
+		"alice", NONE },
+	    { "sender-login-mismatch", STAGE_ENVFROM, ACTION_REJECT, 1, 0,
+		553, 5, 7, 1, "Sender not owned" },
+	    "NOQUEUE: dryrun would=reject rule=sender-login-mismatch "
+	    "stage=envfrom client=[192.0.2.1]:41233 port=587 "
+	    "from=<b@example.com> user=alice reply=\"553 5.7.1 Sender not "
+	    "owned\"" },
+	/* every field at once, in the order of DESIGN.md §5 */
+	{ "all fields envrcpt",
+	    { "3F2A81C0D4", "198.51.100.7", 2525, 25, "mx.example.net",
+		"<s@example.net>", "<r@example.org>", "bob", NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_TEMPFAIL, 0, 0,
+		450, 4, 7, 1, "Slow down" },
+	    "3F2A81C0D4: tempfail rule=rcpt-rate stage=envrcpt "
+	    "client=[198.51.100.7]:2525 port=25 helo=<mx.example.net> "
+	    "from=<s@example.net> to=<r@example.org> user=bob "
+	    "reply=\"450 4.7.1 Slow down\"" },
+	/* to= only at envrcpt: the last recipient is not shown at eom */
+	{ "no to at eom",
+	    { "Q1", "192.0.2.1", 1, 25, "h", "<s@x>", "<r@y>", NONE, NONE },
+	    { "big", STAGE_EOM, ACTION_REJECT, 0, 0, 552, 5, 3, 4,
+		"Message too big" },
+	    "Q1: reject rule=big stage=eom client=[192.0.2.1]:1 port=25 "
+	    "helo=<h> from=<s@x> reply=\"552 5.3.4 Message too big\"" },
+	{ "no to at data",
+	    { "Q1", "192.0.2.1", 1, 0, NONE, "<s@x>", "<r@y>", NONE, NONE },
+	    { "d", STAGE_DATA, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "Q1: log rule=d stage=data client=[192.0.2.1]:1 from=<s@x>" },
+	/* the null sender is known: from=<> */
+	{ "null sender",
+	    { NONE, "192.0.2.9", 5000, 25, "h.example", "<>", NONE, NONE,
+		NONE },
+	    { "bounces", STAGE_ENVFROM, ACTION_REJECT, 0, 0, 550, 5, 7, 1,
+		"No bounces here" },
+	    "NOQUEUE: reject rule=bounces stage=envfrom "
+	    "client=[192.0.2.9]:5000 port=25 helo=<h.example> from=<> "
+	    "reply=\"550 5.7.1 No bounces here\"" },
+	{ "null sender bare",
+	    { NONE, NONE, 0, 0, NONE, "", NONE, NONE, NONE },
+	    { "n", STAGE_ENVFROM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=n stage=envfrom from=<>" },
+	/* nothing known at all: only rule and stage */
+	{ "bare",
+	    { NONE, NONE, 0, 0, NONE, NONE, NONE, NONE, NONE },
+	    { "r", STAGE_CONNECT, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=connect" },
+	{ "log",
+	    { NONE, "203.0.113.5", 33000, 25, NONE, NONE, NONE, NONE, NONE },
+	    { "watch", STAGE_CONNECT, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=watch stage=connect client=[203.0.113.5]:33000 "
+	    "port=25" },
+	{ "tag",
+	    { "ABC", "203.0.113.5", 33000, 25, "h", "<a@b>", "<c@d>", NONE,
+		NONE },
+	    { "tagger", STAGE_EOM, ACTION_TAG, 0, 0, 0, 0, 0, 0, NONE },
+	    "ABC: tag rule=tagger stage=eom client=[203.0.113.5]:33000 "
+	    "port=25 helo=<h> from=<a@b>" },
+	{ "accept helo ipv6",
+	    { NONE, "2001:db8::1", 40000, 25, "v6.example", NONE, NONE, NONE,
+		NONE },
+	    { "trusted", STAGE_HELO, ACTION_ACCEPT, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: accept rule=trusted stage=helo "
+	    "client=[2001:db8::1]:40000 port=25 helo=<v6.example>" },
+	{ "discard",
+	    { "Q2", "192.0.2.1", 7, 25, NONE, "<a@b>", NONE, NONE, NONE },
+	    { "drop", STAGE_ENVFROM, ACTION_DISCARD, 0, 0, 0, 0, 0, 0, NONE },
+	    "Q2: discard rule=drop stage=envfrom client=[192.0.2.1]:7 port=25 "
+	    "from=<a@b>" },
+	{ "quarantine",
+	    { "Q3", "192.0.2.1", 7, 25, NONE, "<a@b>", NONE, NONE, NONE },
+	    { "hold", STAGE_EOM, ACTION_QUARANTINE, 0, 0, 0, 0, 0, 0, NONE },
+	    "Q3: quarantine rule=hold stage=eom client=[192.0.2.1]:7 port=25 "
+	    "from=<a@b>" },
+	{ "dryrun log",
+	    { NONE, "192.0.2.1", 7, 0, NONE, NONE, NONE, NONE, NONE },
+	    { "try", STAGE_CONNECT, ACTION_LOG, 1, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: dryrun would=log rule=try stage=connect "
+	    "client=[192.0.2.1]:7" },
+	/* user= only when authenticated */
+	{ "not authenticated",
+	    { NONE, "192.0.2.1", 7, 587, NONE, "<a@b>", NONE, "", NONE },
+	    { "r", STAGE_ENVFROM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=envfrom client=[192.0.2.1]:7 port=587 "
+	    "from=<a@b>" },
+	/* on_error=accept: the store failed and the event went on */
+	{ "store error accept",
+	    { NONE, "192.0.2.1", 41233, 25, NONE, "<a@b>", "<c@d>", NONE,
+		NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_CONTINUE, 0, 1,
+		0, 0, 0, 0, NONE },
+	    "NOQUEUE: store-error on_error=accept rule=rcpt-rate "
+	    "stage=envrcpt client=[192.0.2.1]:41233 port=25 from=<a@b> "
+	    "to=<c@d>" },
+	/* on_error=tempfail: an ordinary tempfail line with 451 4.3.0 */
+	{ "store error tempfail",
+	    { NONE, "192.0.2.1", 41233, 25, NONE, "<a@b>", "<c@d>", NONE,
+		NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_TEMPFAIL, 0, 1,
+		451, 4, 3, 0, "Temporary policy failure" },
+	    "NOQUEUE: tempfail rule=rcpt-rate stage=envrcpt "
+	    "client=[192.0.2.1]:41233 port=25 from=<a@b> to=<c@d> "
+	    "reply=\"451 4.3.0 Temporary policy failure\"" },
+	/* command= at unknown, the verb only; after user, before reply */
+	{ "unknown command",
+	    { NONE, "192.0.2.66", 1025, 25, "probe", NONE, NONE, NONE,
+		"EXPN root" },
+	    { "harvest", STAGE_UNKNOWN, ACTION_TEMPFAIL, 0, 0,
+		421, 4, 7, 0, "Bye" },
+	    "NOQUEUE: tempfail rule=harvest stage=unknown "
+	    "client=[192.0.2.66]:1025 port=25 helo=<probe> command=EXPN "
+	    "reply=\"421 4.7.0 Bye\"" },
+	{ "no command at envfrom",
+	    { NONE, NONE, 0, 0, NONE, "<a@b>", NONE, NONE, "VRFY" },
+	    { "r", STAGE_ENVFROM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=envfrom from=<a@b>" },
+	/* escaping (log.h): '"' -> \", '\\' -> \\\\, others \xNN */
+	{ "escape helo",
+	    { NONE, "192.0.2.1", 7, 0, "a\"b\\c\r\nd\x01\x7f\xff e", NONE,
+		NONE, NONE, NONE },
+	    { "r", STAGE_HELO, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=helo client=[192.0.2.1]:7 "
+	    "helo=<a\\\"b\\\\c\\x0d\\x0ad\\x01\\x7f\\xff e>" },
+	/* a forged second record is just text */
+	{ "escape forged line",
+	    { NONE, "192.0.2.1", 7, 0, NONE, "<a@b>\n warden[1]: Q: accept",
+		NONE, NONE, NONE },
+	    { "r", STAGE_ENVFROM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=envfrom client=[192.0.2.1]:7 "
+	    "from=<<a@b>\\x0a warden[1]: Q: accept>" },
+	{ "escape to user command",
+	    { NONE, NONE, 0, 0, NONE, NONE, "<x\ty@z>", "u\"s\\r", NONE },
+	    { "r", STAGE_ENVRCPT, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=envrcpt to=<x\\x09y@z> "
+	    "user=u\\\"s\\\\r" },
+	{ "escape command",
+	    { NONE, NONE, 0, 0, NONE, NONE, NONE, NONE, "X\x1b[2J" },
+	    { "r", STAGE_UNKNOWN, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=unknown command=X\\x1b[2J" },
+	{ "escape queue id",
+	    { "Q\nX", NONE, 0, 0, NONE, NONE, NONE, NONE, NONE },
+	    { "r", STAGE_EOM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "Q\\x0aX: log rule=r stage=eom" },
+	/* an address the MTA could not parse stays as it came, escaped */
+	{ "escape client",
+	    { NONE, "bad\"ip\n", 9, 0, NONE, NONE, NONE, NONE, NONE },
+	    { "r", STAGE_CONNECT, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=r stage=connect client=[bad\\\"ip\\x0a]:9" },
+	/* reply text may carry client text: quotes and backslashes */
+	{ "escape reply",
+	    { NONE, NONE, 0, 0, NONE, NONE, NONE, NONE, NONE },
+	    { "r", STAGE_HELO, ACTION_REJECT, 0, 0, 550, 5, 7, 1,
+		"bad \"helo\" a\\b" },
+	    "NOQUEUE: reject rule=r stage=helo "
+	    "reply=\"550 5.7.1 bad \\\"helo\\\" a\\\\b\"" },
+};
+
+static void
+test_table(void **state)
+{
+	char buf[LINE];
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		decision(&f, &cases[i].in, &cases[i].d);
+		memset(buf, CANARY, sizeof(buf));
+		want_line(cases[i].name, declog_format(&f.d, buf,
+		    sizeof(buf)), cases[i].want);
+	}
+}
+
+/* The return value is the caller's buffer. */
+static void
+test_returns_buf(void **state)
+{
+	char buf[256];
+	struct fx f;
+
+	(void)state;
+	decision(&f, &cases[0].in, &cases[0].d);
+	assert_ptr_equal(declog_format(&f.d, buf, sizeof(buf)), buf);
+}
+
+/* --- values the session cut --------------------------------------- */
+
+static void
+test_truncated(void **state)
+{
+	static const struct dec_in log_rcpt = { "r", STAGE_ENVRCPT,
+	    ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE };
+	static const struct dec_in log_unk = { "r", STAGE_UNKNOWN,
+	    ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE };
+	char helo[401], addr[601], user[401], cmd[101];
+	char buf[LINE], want[LINE];
+	struct in in;
+	struct fx f;
+
+	(void)state;
+	memset(helo, 'h', 400);
+	helo[400] = '\0';
+	memset(addr, 'a', 600);
+	addr[0] = '<';
+	addr[599] = '>';
+	addr[600] = '\0';
+	memset(user, 'u', 400);
+	user[400] = '\0';
+	memset(cmd, 'C', 100);
+	cmd[100] = '\0';
+
+	/* a 400-byte HELO: the SESS_HELO_MAX - 1 kept bytes, then "..." */
+	memset(&in, 0, sizeof(in));
+	in.helo = helo;
+	decision(&f, &in, &log_rcpt);
+	assert_true(f.s.truncated & SF_HELO);
+	snprintf(want, sizeof(want), "NOQUEUE: log rule=r stage=envrcpt "
+	    "helo=<%.*s...>", SESS_HELO_MAX - 1, helo);
+	want_line("helo 400", declog_format(&f.d, buf, sizeof(buf)), want);
+
+	/* exactly at the cap: whole, no marker */
+	helo[SESS_HELO_MAX - 1] = '\0';
+	decision(&f, &in, &log_rcpt);
+	snprintf(want, sizeof(want), "NOQUEUE: log rule=r stage=envrcpt "
+	    "helo=<%s>", helo);
+	want_line("helo at cap", declog_format(&f.d, buf, sizeof(buf)), want);
+
+	/*
+	 * A 598-byte sender and recipient fit the session (SESS_ADDR_MAX)
+	 * but not the log: LOG_ESC_MAX bytes, then "..."; a 400-byte user
+	 * is cut by the session at SESS_USER_MAX - 1.
+	 */
+	memset(&in, 0, sizeof(in));
+	in.from = addr;
+	in.rcpt = addr;
+	in.user = user;
+	decision(&f, &in, &log_rcpt);
+	assert_false(f.s.truncated & SF_SENDER);
+	assert_true(f.s.truncated & SF_AUTH_USER);
+	snprintf(want, sizeof(want), "NOQUEUE: log rule=r stage=envrcpt "
+	    "from=<%.*s...> to=<%.*s...> user=%.*s...", LOG_ESC_MAX,
+	    addr + 1, LOG_ESC_MAX, addr + 1, SESS_USER_MAX - 1, user);
+	want_line("from, to, user", declog_format(&f.d, buf, sizeof(buf)),
+	    want);
+
+	memset(&in, 0, sizeof(in));
+	in.cmd = cmd;
+	decision(&f, &in, &log_unk);
+	snprintf(want, sizeof(want), "NOQUEUE: log rule=r stage=unknown "
+	    "command=%.*s...", SESS_CMD_MAX - 1, cmd);
+	want_line("command", declog_format(&f.d, buf, sizeof(buf)), want);
+}
+
+/*
+ * Cut twice (by the session at SESS_ADDR_MAX, then by the log at
+ * LOG_ESC_MAX): still one "..." marker, not "......".
+ */
+static void
+test_cut_twice(void **state)
+{
+	static const struct dec_in log_rcpt = { "r", STAGE_ENVRCPT,
+	    ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE };
+	char big[SESS_ADDR_MAX + 100], buf[LINE], want[LINE];
+	struct in in;
+	struct fx f;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	in.from = big;
+	decision(&f, &in, &log_rcpt);
+	assert_true(f.s.truncated & SF_SENDER);
+	snprintf(want, sizeof(want), "NOQUEUE: log rule=r stage=envrcpt "
+	    "from=<%.*s...>", LOG_ESC_MAX, big);
+	want_line("from cut twice", declog_format(&f.d, buf, sizeof(buf)),
+	    want);
+}
+
+/*
+ * A huge reply is bounded: log.h takes at most LOG_ESC_MAX bytes of a
+ * value and ends a longer one with "...".
+ */
+static void
+test_huge_reply(void **state)
+{
+	static const struct in none;
+	static const struct dec_in d = { "r", STAGE_ENVFROM, ACTION_REJECT,
+	    0, 0, 550, 5, 7, 1, NONE };
+	static const char head[] = "NOQUEUE: reject rule=r stage=envfrom "
+	    "reply=\"550 5.7.1 ";
+	char text[20000], buf[LINE];
+	struct dec_in di = d;
+	struct fx f;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(text) - 1; i++)
+		text[i] = i % 10 == 9 ? ' ' : 'w';
+	text[sizeof(text) - 1] = '\0';
+	di.text = text;
+	decision(&f, &none, &di);
+	declog_format(&f.d, buf, sizeof(buf));
+	len = strlen(buf);
+	/* the reply field: 512 bytes (all printable, one each) + "..." */
+	if (strncmp(buf, head, strlen(head)) != 0)
+		fail_msg("huge reply: got \"%.80s\", want it to start with "
+		    "\"%s\"", buf, head);
+	if (len != strlen("NOQUEUE: reject rule=r stage=envfrom reply=\"") +
+	    LOG_ESC_MAX + 3 + 1)
+		fail_msg("huge reply: got length %zu, want %zu", len,
+		    strlen("NOQUEUE: reject rule=r stage=envfrom reply=\"") +
+		    LOG_ESC_MAX + 3 + 1);
+	if (len < 4 || strcmp(buf + len - 4, "...\"") != 0)
+		fail_msg("huge reply: got end \"%s\", want \"...\\\"\"",
+		    len > 10 ? buf + len - 10 : buf);
+}
+
+/*
+ * Every size from 0 to past the full line: a NUL-terminated prefix of
+ * the full line, never a byte past len (canary).
+ */
+static void
+test_small_buffers(void **state)
+{
+	static const size_t rows[] = { 0, 3, 4, 16 };	/* cases[] rows */
+	char full[LINE], buf[LINE + 32], row[64];
+	size_t r, len, j, flen, want;
+	struct fx f;
+
+	(void)state;
+	for (r = 0; r < NELEM(rows); r++) {
+		decision(&f, &cases[rows[r]].in, &cases[rows[r]].d);
+		declog_format(&f.d, full, sizeof(full));
+		flen = strlen(full);
+		for (len = 0; len <= flen + 2; len++) {
+			snprintf(row, sizeof(row), "%s, len %zu",
+			    cases[rows[r]].name, len);
+			memset(buf, CANARY, sizeof(buf));
+			declog_format(&f.d, buf, len);
+			for (j = len; j < sizeof(buf); j++)
+				if (buf[j] != CANARY)
+					fail_msg("%s: byte %zu written", row,
+					    j);
+			if (len == 0)
+				continue;
+			if (memchr(buf, '\0', len) == NULL)
+				fail_msg("%s: no NUL", row);
+			want = flen < len - 1 ? flen : len - 1;
+			if (strlen(buf) != want || memcmp(buf, full, want) != 0)
+				fail_msg("%s: got \"%s\", want the first %zu "
+				    "bytes of \"%s\"", row, buf, want, full);
+		}
+	}
+}
+
+/* The worst case of every field escaped 4:1 still stays in bounds. */
+static void
+test_worst_case_bounded(void **state)
+{
+	static const struct dec_in d = { "r", STAGE_ENVRCPT, ACTION_TEMPFAIL,
+	    0, 0, 450, 4, 7, 1, NONE };
+	char helo[SESS_HELO_MAX + 8], addr[SESS_ADDR_MAX + 8];
+	char user[SESS_USER_MAX + 8], text[4000];
+	char buf[LOG_LINE_MAX + 16];
+	struct dec_in di = d;
+	struct in in;
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	memset(helo, '\x01', sizeof(helo) - 1);
+	helo[sizeof(helo) - 1] = '\0';
+	memset(addr, '\x02', sizeof(addr) - 1);
+	addr[sizeof(addr) - 1] = '\0';
+	memset(user, '\x03', sizeof(user) - 1);
+	user[sizeof(user) - 1] = '\0';
+	memset(text, '"', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	memset(&in, 0, sizeof(in));
+	in.qid = "Q";
+	in.ip = "192.0.2.1";
+	in.cport = 65535;
+	in.port = 65535;
+	in.helo = helo;
+	in.from = addr;
+	in.rcpt = addr;
+	in.user = user;
+	di.text = text;
+	decision(&f, &in, &di);
+	memset(buf, CANARY, sizeof(buf));
+	declog_format(&f.d, buf, LOG_LINE_MAX);
+	for (i = LOG_LINE_MAX; i < sizeof(buf); i++)
+		if (buf[i] != CANARY)
+			fail_msg("worst case: byte %zu written", i);
+	if (strlen(buf) != LOG_LINE_MAX - 1)
+		fail_msg("worst case: got length %zu, want %d (cut)",
+		    strlen(buf), LOG_LINE_MAX - 1);
+	{
+		static const char head[] = "Q: tempfail rule=r "
+		    "stage=envrcpt client=[192.0.2.1]:65535 port=65535 "
+		    "helo=<\\x01\\x01";
+
+		if (strncmp(buf, head, strlen(head)) != 0)
+			fail_msg("worst case: got \"%.90s\", want it to "
+			    "start with \"%s\"", buf, head);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_returns_buf),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_cut_twice),
+		cmocka_unit_test(test_huge_reply),
+		cmocka_unit_test(test_small_buffers),
+		cmocka_unit_test(test_worst_case_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
