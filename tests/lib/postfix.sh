@@ -10,11 +10,21 @@
 #                           optional PF_BLOCK (a third listener whose
 #                           {daemon_name} is "blocked"),
 #                           PF_MACROS (file of "milter_*_macros = ..." lines),
-#                           PF_RELAY_DOMAINS, PF_RELAY_RCPTS (texthash lines).
+#                           PF_RELAY_DOMAINS, PF_RELAY_RCPTS (texthash lines),
+#                           optional PF_MAIN_EXTRA (more main.cf lines).
 #   pf_start / pf_stop      master; pf_stop is bounded, then KILLs by PID
 #   pf_master_pid           the master's PID (empty when none)
 #   sink_start DIR PORT     smtp-sink dumping each message to DIR/msg.*
 #   sink_stop
+#   pf_add_smtpd PORT NAME [PARAM=VALUE...]
+#                           after pf_setup, before pf_start: one more smtpd
+#                           listener on 127.0.0.1:PORT, syslog_name
+#                           postfix/NAME, each PARAM=VALUE passed as "-o"
+#                           (e.g. "smtpd_milters=" for a listener without
+#                           milter); pf_start does not wait for it
+#   sink_start_count DIR PORT   smtp-sink keeping only its counters (no
+#                           message dumps: for load tests), in DIR/sink.out
+#   sink_count DIR          messages that sink has received so far
 # Logs: $PF_DIR/maillog (postlogd), $PF_DIR/sink.out.
 
 PF_USER=${PF_USER:-testuser}
@@ -66,6 +76,7 @@ milter_default_action = tempfail
 EOF
 	# The macro lines "warden check" prints for the rules in use.
 	cat "$PF_MACROS" >>"$d/etc/main.cf"
+	[ -z "${PF_MAIN_EXTRA:-}" ] || printf '%s\n' "$PF_MAIN_EXTRA" >>"$d/etc/main.cf"
 	printf '%s\n' "$PF_RELAY_RCPTS" >"$d/etc/relay_recipients"
 
 	cat >"$d/etc/master.cf" <<EOF
@@ -155,4 +166,30 @@ sink_start() {
 sink_stop() {
 	stop_pid "$SINK_PID" 5
 	SINK_PID=
+}
+
+pf_add_smtpd() {
+	local port=$1 name=$2 kv
+	shift 2
+	printf '127.0.0.1:%s inet n - n - - smtpd\n  -o syslog_name=postfix/%s\n' \
+	    "$port" "$name" >>"$PF_DIR/etc/master.cf" || return 1
+	for kv in "$@"; do
+		printf '  -o %s\n' "$kv" >>"$PF_DIR/etc/master.cf" || return 1
+	done
+}
+
+sink_start_count() {
+	local dir=$1 port=$2
+	mkdir -p "$dir" || return 1
+	smtp-sink -4 -u postfix -c "127.0.0.1:$port" 256 >"$dir/sink.out" 2>&1 &
+	SINK_PID=$!
+	wait_listening "$port" 10
+}
+
+# smtp-sink -c writes "sess=N quit=N mesg=N" after each event, ended by CR.
+sink_count() {
+	local n
+	n=$(tail -c 200 "$1/sink.out" 2>/dev/null | tr '\r' '\n' |
+	    sed -n 's/.*mesg=\([0-9][0-9]*\).*/\1/p' | tail -n 1)
+	echo "${n:-0}"
 }

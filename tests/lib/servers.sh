@@ -10,21 +10,39 @@
 #                       "-> CMD" for what it sent and "<- LINE" for every reply
 #                       line, "<- [closed]" when the server closes the
 #                       connection; stops sending once it is closed
+#   smtp_raw_from SRC PORT CMD...   smtp_raw from the local address SRC
+#                       (e.g. 127.0.1.7: all of 127.0.0.0/8 is loopback), for
+#                       MTAs without XCLIENT; same output (python3)
 #   wait_grep SECS FILE ERE     bounded wait until FILE has a line matching ERE
 #   children_of PID     the PIDs whose parent is PID
+#   pid_listeners PID   "ADDR:PORT" of every TCP socket PID listens on
+#                       (IPv4 dotted; IPv6 as 32 hex digits), one a line
+#   syslog_start SOCKET FILE   a syslog receiver: a datagram unix socket at
+#                       SOCKET (mode 666) whose messages are appended to
+#                       FILE, one line each, "<PRI>" dropped (python3); for
+#                       daemons that can only log to syslog. SYSLOG_PID
+#   syslog_stop
 # Nothing here looks processes up by name: everything is stopped by PID.
 
 _SERVERS_PORTS_GIVEN=" "
 
 # The local ports in use, from /proc (listeners and connections, v4 + v6).
+# One awk pass: bash's "read" loop re-reads a /proc seq file from the
+# start for every line, which took minutes (sys time) with ~8,000
+# sockets in the table (another suite's load test).
 _ports_in_use() {
-	local f
+	local f files=()
 	for f in /proc/net/tcp /proc/net/tcp6; do
-		[ -r "$f" ] || continue
-		while read -r _ local _; do
-			case $local in *:*) printf '%d\n' "0x${local##*:}" ;; esac
-		done <"$f"
-	done 2>/dev/null
+		[ -r "$f" ] && files+=("$f")
+	done
+	[ ${#files[@]} -gt 0 ] || return 0
+	awk 'function hex(s,  i, n) {
+		n = 0
+		for (i = 1; i <= length(s); i++)
+			n = n * 16 + index("0123456789ABCDEF", toupper(substr(s, i, 1))) - 1
+		return n
+	}
+	$2 ~ /:/ { p = $2; sub(/.*:/, "", p); print hex(p) }' "${files[@]}" 2>/dev/null | sort -un
 }
 
 free_port() {
@@ -142,6 +160,65 @@ smtp_raw() {
 	)
 }
 
+smtp_raw_from() {
+	python3 -c '
+import socket, sys
+src, port, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((src, 0))
+s.settimeout(10)
+try:
+    s.connect(("127.0.0.1", port))
+except OSError as e:
+    print("<- [connect failed: %s]" % e.strerror, flush=True)
+    sys.exit(0)
+f = s.makefile("rb")
+def out(l):
+    sys.stdout.buffer.write(b"<- " + l + b"\n")
+    sys.stdout.flush()
+def line(t):
+    s.settimeout(t)
+    try:
+        l = f.readline()
+    except socket.timeout:
+        return None
+    except OSError:
+        return b""
+    return l
+def reply():
+    # as _smtp_reply: 1 at EOF, 2 on timeout, 0 otherwise
+    while True:
+        l = line(10)
+        if l is None:
+            out(b"[timeout]"); return 2
+        if l == b"":
+            out(b"[closed]"); return 1
+        l = l.rstrip(b"\r\n")
+        out(l)
+        if l[3:4] != b"-":
+            break
+    if l[:3] == b"421":
+        l = line(5)
+        if l is None:
+            out(b"[still open]"); return 0
+        if l == b"":
+            out(b"[closed]"); return 1
+        out(l.rstrip(b"\r\n"))
+    return 0
+if reply() == 1:
+    sys.exit(0)
+for c in cmds:
+    sys.stdout.buffer.write(b"-> " + c.encode("utf-8", "surrogateescape") + b"\n")
+    sys.stdout.flush()
+    try:
+        s.sendall(c.encode("utf-8", "surrogateescape") + b"\r\n")
+    except OSError:
+        out(b"[write failed]"); sys.exit(0)
+    if reply() == 1:
+        sys.exit(0)
+' "$@"
+}
+
 # children_of PID: the PIDs whose parent is PID
 children_of() {
 	local parent=${1:-} f st f2 p
@@ -154,4 +231,51 @@ children_of() {
 		p=${f#/proc/}
 		echo "${p%/stat}"
 	done
+}
+
+pid_listeners() {
+	local pid=$1 inodes f sl local rem st rest a port
+	inodes=" $(find "/proc/$pid/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null |
+	    tr -dc '0-9\n' | tr '\n' ' ') "
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		while read -r sl local rem st rest; do
+			[ "$st" = 0A ] || continue
+			set -- $rest	# tx:rx tr:when retrnsmt uid timeout inode
+			case $inodes in *" $6 "*) ;; *) continue ;; esac
+			a=${local%:*} port=$((16#${local#*:}))
+			if [ ${#a} -eq 8 ]; then
+				a="$((16#${a:6:2})).$((16#${a:4:2})).$((16#${a:2:2})).$((16#${a:0:2}))"
+			fi
+			echo "$a:$port"
+		done <"$f"
+	done
+}
+
+SYSLOG_PID=
+syslog_start() {
+	local sock=$1 file=$2 i
+	rm -f "$sock"
+	python3 -c '
+import os, re, socket, sys
+sock, path = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sock)
+os.chmod(sock, 0o666)
+out = open(path, "ab", buffering=0)
+while True:
+    d = s.recv(65536)
+    out.write(re.sub(rb"^<[0-9]+>", b"", d).rstrip(b"\n\0") + b"\n")
+' "$sock" "$file" </dev/null >/dev/null 2>&1 &
+	SYSLOG_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		[ -S "$sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+syslog_stop() {
+	stop_pid "$SYSLOG_PID" 5
+	SYSLOG_PID=
 }

@@ -19,6 +19,14 @@
 #
 # Each scenario asserts the exact reply the client sees and warden's
 # decision line. Set WARDEN_MTA_KEEP=1 to keep the temp dir.
+#
+# sender-login-mismatch ships in dry-run with an empty senders.map; the
+# suite keeps it so (scenario 4 checks its dryrun line) and tests the
+# enforced behaviour with test.rules' copy test-sender-login-mismatch
+# (same settings, no mode line, reading tests/mta/senders.map; 4b checks
+# the copy against the shipped rule). Bad input through Postfix (12),
+# then the maillog is checked for milter trouble (13) before warden is
+# stopped on purpose (14).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
@@ -68,7 +76,8 @@ t_end() {
 	fi
 	for f in "$@"; do
 		T_ERR+=("--- $(basename "$f"):")
-		T_ERR+=("$(tail -n 40 "$f" 2>/dev/null)")
+		# cut: 12a-12c send 1,000-character addresses
+		T_ERR+=("$(tail -n 40 "$f" 2>/dev/null | cut -c1-400)")
 	done
 	tap_fail "$T_NAME" "${T_ERR[@]}"
 	return 1
@@ -128,6 +137,9 @@ W=$T/warden
 mkdir -p "$W"
 cp -r rules "$W/rules"		# the shipped rules, byte for byte
 cp tests/mta/test.rules "$W/test.rules"
+# test.rules' enforced copy of sender-login-mismatch reads this one; the
+# shipped rule keeps reading the empty shipped rules/senders.map.
+cp tests/mta/senders.map "$W/senders.map"
 cat >"$W/warden.conf" <<EOF
 milter = { socket = "inet:$P_MILTER@127.0.0.1"; };
 daemon = { user = "nobody"; log = "stderr"; stats_interval = 0; };
@@ -153,14 +165,21 @@ WARDEN_PID=$!
 # --- smtp-sink and Postfix -------------------------------------------
 PF_SMTP=$P_SMTP PF_SUB=$P_SUB PF_BLOCK=$P_BLOCK PF_SINK=$P_SINK PF_MILTER=$P_MILTER
 PF_MACROS=$T/macros.cf
-PF_RELAY_DOMAINS="example.com example.net example.org rate.example harvest.example"
+PF_RELAY_DOMAINS="example.com example.net example.org rate.example harvest.example
+    iprate.example badinput.example many.example"
 # harvest.example has one valid address: Postfix itself refuses the rest
 # ("User unknown in relay recipient table") and shows them to warden.
 PF_RELAY_RCPTS="@example.com ok
 @example.net ok
 @example.org ok
 @rate.example ok
-valid@harvest.example ok"
+valid@harvest.example ok
+@iprate.example ok
+@badinput.example ok
+@many.example ok"
+# Bad input: 500 RCPTs in one transaction, a 10 MB message.
+PF_MAIN_EXTRA="smtpd_recipient_limit = 1000
+message_size_limit = 20971520"
 
 t_begin "servers start: smtp-sink, warden, private Postfix"
 sink_start "$T" "$P_SINK" || t_true "smtp-sink does not listen on $P_SINK"
@@ -199,6 +218,8 @@ queued_id() { sed -n 's/^<[-~]  250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/
 # delivered ID: maillog shows status=sent for ID (bounded wait)
 delivered() { wait_grep 15 "$MAILLOG" "^.* $1: to=<.*relay=127\.0\.0\.1\[127\.0\.0\.1\]:$P_SINK,.* status=sent "; }
 W_RE='^warden\[[0-9]+\]: '
+# rcpt_replies FILE: the reply to each RCPT in an smtp_raw transcript
+rcpt_replies() { sed -n '/^-> RCPT/{n;p;}' "$1"; }
 
 # ======================================================================
 # 1. port-25-style listener, no AUTH: delivered
@@ -247,7 +268,8 @@ t_end "$OUT/s3b.raw"
 
 # ======================================================================
 # 4. AUTH after STARTTLS on submission: delivered (the dry-run
-#    sender-login-mismatch rule logs, senders.map being empty)
+#    sender-login-mismatch rule logs, senders.map being empty; the
+#    enforced test copy finds testuser@example.com in the test's map)
 mark
 swaks_run s4 --port "$P_SUB" --xclient-destport 587 -tls -a PLAIN \
     -au "$PF_USER" -ap "$PF_PASS" -f testuser@example.com -t b@example.com
@@ -260,7 +282,72 @@ t_re "$OUT/s4.swaks" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
 [ -n "$qid" ] && { delivered "$qid" || t_true "no status=sent for $qid in maillog"; }
 t_nore "$OUT/s4.wlog" "$W_RE"'[^ ]+: (reject|tempfail) '
 t_re "$OUT/s4.wlog" "${W_RE}NOQUEUE: dryrun would=reject rule=sender-login-mismatch stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=587 helo=<client\.example\.net> from=<testuser@example\.com> user=testuser reply=\"553 5\.7\.1 Sender address rejected: not owned by user testuser\"\$"
+t_nore "$OUT/s4.wlog" "rule=test-sender-login-mismatch "
 t_end "$OUT/s4.swaks" "$OUT/s4.wlog"
+
+# ----------------------------------------------------------------------
+# sender-login-mismatch enforced. The shipped rule stays as shipped (dry
+# run, empty rules/senders.map: scenario 4 checks its log line); the test
+# config also loads test.rules' test-sender-login-mismatch, the same rule
+# without its mode line (enforced), reading tests/mta/senders.map
+# (testuser owns testuser@example.com and @example.org).
+
+# rule_block FILE NAME: the settings of rule NAME in FILE but its name,
+# comments dropped, blanks squeezed (the rule files' layout: "  {" and
+# "  }" around each rule)
+rule_block() {
+	awk -v n="$2" '
+	/^  \{/ { blk = ""; inb = 1; found = 0; next }
+	/^  \}/ { if (inb && found) printf "%s", blk; inb = 0; next }
+	inb && $0 ~ "^ *name *= *\"" n "\";" { found = 1; next }
+	inb && $0 !~ /^ *(#|$)/ {
+		l = $0; gsub(/[ \t]+/, " ", l); sub(/^ /, "", l)
+		blk = blk l "\n"
+	}' "$1"
+}
+t_begin "4b test-sender-login-mismatch is the shipped sender-login-mismatch without its mode line (enforced)"
+rule_block rules/submission.rules sender-login-mismatch >"$OUT/s4b.shipped"
+rule_block "$W/test.rules" test-sender-login-mismatch >"$OUT/s4b.test"
+t_line "$OUT/s4b.shipped" 'mode = "dry-run";'
+t_re "$OUT/s4b.shipped" '^reply = "553 5\.7\.1 '
+t_line "$OUT/s4b.shipped" 'owner_map = "file:senders.map";'
+t_nore "$OUT/s4b.test" '^mode '
+t_eq "settings (shipped without mode vs test copy)" \
+    "$(grep -v '^mode = ' "$OUT/s4b.shipped")" "$(cat "$OUT/s4b.test")"
+t_end "$OUT/s4b.shipped" "$OUT/s4b.test"
+
+# sub_auth NAME ARGS...: swaks on the submission listener (claims 587),
+# STARTTLS, AUTH PLAIN as testuser
+sub_auth() {
+	local name=$1
+	shift
+	swaks_run "$name" --port "$P_SUB" --xclient-destport 587 -tls -a PLAIN \
+	    -au "$PF_USER" -ap "$PF_PASS" "$@"
+}
+
+mark
+sub_auth s4c -f another@example.com -t b@example.com
+wlog s4c
+t_begin "4c enforced: AUTH+TLS as testuser, MAIL FROM another@example.com gets 553 5.7.1 Sender address rejected: not owned by user testuser"
+t_eq "swaks exit (23: MAIL refused)" "$SWAKS_RC" 23
+t_line "$OUT/s4c.swaks" "<~  235 2.7.0 Authentication successful"
+t_eq "error replies" "$(errlines "$OUT/s4c.swaks")" "553 5.7.1 Sender address rejected: not owned by user testuser"
+t_re "$OUT/s4c.wlog" "${W_RE}NOQUEUE: reject rule=test-sender-login-mismatch stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=587 helo=<client\.example\.net> from=<another@example\.com> user=testuser reply=\"553 5\.7\.1 Sender address rejected: not owned by user testuser\"\$"
+# the shipped dry-run rule, earlier in order, logged and went on
+t_re "$OUT/s4c.wlog" "${W_RE}NOQUEUE: dryrun would=reject rule=sender-login-mismatch stage=envfrom .* from=<another@example\.com> user=testuser "
+t_end "$OUT/s4c.swaks" "$OUT/s4c.wlog"
+
+mark
+sub_auth s4d -f x@example.org -t b@example.com
+wlog s4d
+qid=$(queued_id "$OUT/s4d.swaks")
+t_begin "4d enforced: MAIL FROM x@example.org (testuser owns @example.org): 250 queued, status=sent"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_re "$OUT/s4d.swaks" '^<~  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+[ -n "$qid" ] && { delivered "$qid" || t_true "no status=sent for $qid in maillog"; }
+t_nore "$OUT/s4d.wlog" "$W_RE"'[^ ]+: (reject|tempfail) '
+t_re "$OUT/s4d.wlog" "${W_RE}NOQUEUE: dryrun would=reject rule=sender-login-mismatch stage=envfrom .* from=<x@example\.org> user=testuser "
+t_end "$OUT/s4d.swaks" "$OUT/s4d.wlog"
 
 # ======================================================================
 # 5. recipient rate "3/1m" per auth_user: the 4th RCPT gets 450, retry 20s
@@ -285,6 +372,38 @@ wait_grep 5 "$MAILLOG" "^.* $qid: milter-reject: RCPT from .*: 450 4\.7\.1 Too m
     t_true "maillog: no '$qid: milter-reject: RCPT' line"
 t_re "$OUT/s5.wlog" "${W_RE}$qid: tempfail rule=test-rcpt-rate stage=envrcpt "
 t_end "$OUT/s5.wlog"
+
+# 5c/5d. recipient rate "3/1m" per client address (test-rcpt-rate-ip,
+#     key client_ip): two addresses of one /24, claimed with XCLIENT.
+# rate_session ADDR N: one session from ADDR with N RCPTs to iprate.example
+rate_session() {
+	local i rcpts=()
+	for ((i = 1; i <= $2; i++)); do rcpts+=("RCPT TO:<ip$i@iprate.example>"); done
+	smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=$1" \
+	    "EHLO rate-client.example" "MAIL FROM:<r@example.net>" "${rcpts[@]}" QUIT
+}
+mark
+rate_session 192.0.2.21 4 >"$OUT/s5c.raw"
+wlog s5c
+t_begin "5c rate 3/1m per client_ip: 192.0.2.21's RCPT 1-3 get 250, the 4th 450 4.7.1 Too many recipients from 192.0.2.21, retry in 20s"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s5c.raw")" \
+    "$(printf '%s\n' "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok" \
+	"<- 450 4.7.1 Too many recipients from 192.0.2.21, retry in 20s")"
+t_re "$OUT/s5c.wlog" "${W_RE}[0-9A-Z]+: tempfail rule=test-rcpt-rate-ip stage=envrcpt client=\[192\.0\.2\.21\]:[0-9]+ port=$P_SMTP helo=<rate-client\.example> from=<r@example\.net> to=<ip4@iprate\.example> reply=\"450 4\.7\.1 Too many recipients from 192\.0\.2\.21, retry in 20s\"\$"
+t_end "$OUT/s5c.raw" "$OUT/s5c.wlog"
+
+mark
+rate_session 192.0.2.22 3 >"$OUT/s5d.raw"
+rate_session 192.0.2.21 1 >"$OUT/s5d2.raw"
+wlog s5d
+t_begin "5d a second client address (192.0.2.22, same /24) gets 250 for its first 3 RCPTs; 192.0.2.21 still gets 450"
+t_eq "192.0.2.22: RCPT replies" "$(rcpt_replies "$OUT/s5d.raw")" \
+    "$(printf '%s\n' "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok")"
+t_nore "$OUT/s5d.wlog" "client=\[192\.0\.2\.22\]"
+t_eq "192.0.2.21 again: RCPT reply" "$(rcpt_replies "$OUT/s5d2.raw" | sed -E 's/retry in (19|20)s$/retry in Ns/')" \
+    "<- 450 4.7.1 Too many recipients from 192.0.2.21, retry in Ns"
+t_re "$OUT/s5d.wlog" "${W_RE}NOQUEUE: tempfail rule=test-rcpt-rate-ip stage=envrcpt client=\[192\.0\.2\.21\]:[0-9]+ .* to=<ip1@iprate\.example> "
+t_end "$OUT/s5d.raw" "$OUT/s5d2.raw" "$OUT/s5d.wlog"
 
 # ======================================================================
 # 6. harvest defence
@@ -320,7 +439,6 @@ bad_replies() {	# bad_replies N: Postfix's replies to them
 		echo "<- 550 5.1.1 <nobody$i@harvest.example>: Recipient address rejected: User unknown in relay recipient table"
 	done
 }
-rcpt_replies() { sed -n '/^-> RCPT/{n;p;}' "$1"; }
 
 # 5 refused: not over the limit, the valid RCPT is accepted.
 mark
@@ -452,6 +570,31 @@ fi
 t_re "$OUT/s9.wlog" "${W_RE}NOQUEUE: tag rule=test-tag stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<tag@example\.com>\$"
 t_end "$OUT/s9.swaks" "$OUT/s9.wlog" "$OUT/s9.msg"
 
+# 9b. dry-run: test-dryrun would reject dryrun@example.com with 550; it
+#     only logs (and counts) that, and the message is delivered.
+mark
+swaks_run s9b --port "$P_SMTP" -f dryrun@example.com -t b@example.com \
+    --header "X-Test-Id: s9b-$$"
+kill -USR1 "$WARDEN_PID"
+wait_grep 5 "$WLOG" "${W_RE}stats: rule=test-reload "
+wlog s9b
+qid=$(queued_id "$OUT/s9b.swaks")
+t_begin "9b dry-run rule (would reject 550 5.7.1): 250 queued, status=sent, smtp-sink has it, warden logs dryrun would=reject and counts it"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_re "$OUT/s9b.swaks" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+t_nore "$OUT/s9b.swaks" '^<\*\* '
+if [ -z "$qid" ]; then
+	t_true "no queue id"
+else
+	delivered "$qid" || t_true "no status=sent for $qid in maillog"
+fi
+grep -q "^X-Test-Id: s9b-$$" "$T"/msgs/msg.* 2>/dev/null ||
+    t_true "no message with X-Test-Id: s9b-$$ at smtp-sink"
+t_re "$OUT/s9b.wlog" "${W_RE}NOQUEUE: dryrun would=reject rule=test-dryrun stage=envfrom client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<dryrun@example\.com> reply=\"550 5\.7\.1 Dry-run test rule\"\$"
+t_nore "$OUT/s9b.wlog" "$W_RE"'[^ ]+: (reject|tempfail|discard) '
+t_line "$OUT/s9b.wlog" "warden[$WARDEN_PID]: stats: rule=test-dryrun hits=1 enforced=0 dryrun=1"
+t_end "$OUT/s9b.swaks" "$OUT/s9b.wlog"
+
 # ======================================================================
 # 10. no stall: 200 messages through one SMTP session over inet:
 t0=$EPOCHREALTIME
@@ -484,16 +627,177 @@ pid_alive "$WARDEN_PID" || t_true "warden died"
 t_end "$OUT/s11a.swaks" "$OUT/s11b.swaks" "$OUT/s11.wlog"
 
 # ======================================================================
-# 12. warden down: milter_default_action = tempfail. (warden needs ~5 s
+# 12. bad input through Postfix; after each, a normal session must still
+#     be served: queued, and logged by the same warden process.
+# still_served NAME: these checks, into the current test
+still_served() {
+	local name=$1
+	mark
+	swaks_run "$name" --port "$P_SMTP" -f normal@example.net -t ok@badinput.example
+	wlog "$name"
+	t_eq "normal session after it: swaks exit" "$SWAKS_RC" 0
+	t_re "$OUT/$name.swaks" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+	t_re "$OUT/$name.wlog" "^warden\[$WARDEN_PID\]: NOQUEUE: log rule=test-log-badinput stage=envrcpt client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<normal@example\.net> to=<ok@badinput\.example>\$"
+	pid_alive "$WARDEN_PID" || t_true "warden ($WARDEN_PID) is gone"
+	t_eq "warden start lines" "$(grep -Ec "${W_RE}start: " "$WLOG")" 1
+}
+# sent_count QID: recipients of QID delivered to smtp-sink
+sent_count() {
+	grep -Ec "^.* $1: to=<[^>]*>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:$P_SINK,.* status=sent " "$MAILLOG"
+}
+LONG=$(printf 'l%.0s' {1..1000})	# a 1,000-character local part
+
+# 12a. Postfix sets no length limit of its own on them; warden's log
+#      line escapes at most LOG_ESC_MAX (512) bytes of each, then "...".
+mark
+smtp_raw "$P_SMTP" "EHLO badinput.example" "MAIL FROM:<$LONG@example.net>" \
+    "RCPT TO:<$LONG@badinput.example>" QUIT >"$OUT/s12a.raw"
+wlog s12a
+t_begin "12a 1,000-character local part in MAIL FROM and RCPT TO: Postfix answers 250 2.1.0 / 250 2.1.5, warden logs a bounded line and stays up"
+t_eq "reply to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s12a.raw")" "<- 250 2.1.0 Ok"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s12a.raw")" "<- 250 2.1.5 Ok"
+t_re "$OUT/s12a.wlog" "^warden\[$WARDEN_PID\]: NOQUEUE: log rule=test-log-badinput stage=envrcpt client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<badinput\.example> from=<l{300,}[^>]*> to=<l{300,}[^>]*>\$"
+t_eq "warden lines over 4,200 bytes" "$(awk 'length($0) > 4200' "$OUT/s12a.wlog" | wc -l)" 0
+still_served s12a-next
+t_end "$OUT/s12a.raw" "$OUT/s12a.wlog" "$OUT/s12a-next.swaks" "$OUT/s12a-next.wlog"
+
+# 12b/12c. regression (fixed in 2f1172a): warden cut senders/recipients
+#     at 319 bytes and matched rcpt_domain, sender_domain, sender_owned
+#     on what was left.
+# 12b. long local parts pushed the domain out: test-rcpt-rate-ip
+#      (rcpt_domain = iprate.example) never matched, no rate was kept.
+mark
+rcpts=()
+for i in 1 2 3 4; do rcpts+=("RCPT TO:<$LONG$i@iprate.example>"); done
+smtp_raw "$P_SMTP" "EHLO client.example.net" "XCLIENT ADDR=192.0.2.31" \
+    "EHLO rate-client.example" "MAIL FROM:<r@example.net>" "${rcpts[@]}" QUIT >"$OUT/s12b.raw"
+wlog s12b
+t_begin "12b rate per client_ip holds for 1,000-character local parts too: the 4th RCPT to iprate.example gets 450 4.7.1"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s12b.raw")" \
+    "$(printf '%s\n' "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok" "<- 250 2.1.5 Ok" \
+	"<- 450 4.7.1 Too many recipients from 192.0.2.31, retry in 20s")"
+t_end "$OUT/s12b.raw" "$OUT/s12b.wlog"
+
+# 12c. the sender "AAA...@example.org"@evil.example (quoted local part,
+#      306 A): cut at 319 bytes it read "AAA...@example.org, whose domain
+#      testuser owns, and the enforced rule let it through.
+QSENDER="\"$(printf 'A%.0s' {1..306})@example.org\"@evil.example"
+mark
+sub_auth s12c -f "$QSENDER" -t b@example.com --quit-after MAIL
+wlog s12c
+t_begin "12c enforced sender-login-mismatch: MAIL FROM:<\"A{306}@example.org\"@evil.example> as testuser gets 553 5.7.1"
+t_eq "error replies" "$(errlines "$OUT/s12c.swaks")" "553 5.7.1 Sender address rejected: not owned by user testuser"
+t_re "$OUT/s12c.wlog" "${W_RE}NOQUEUE: reject rule=test-sender-login-mismatch "
+t_end "$OUT/s12c.swaks" "$OUT/s12c.wlog"
+
+# 12d. 500 RCPTs in one transaction (smtpd_recipient_limit = 1000). The
+#      shipped rate rules do not apply (loopback, no AUTH); test-rcpt-count
+#      (rcpt_count_over = 499) refuses the 500th, so warden has counted
+#      every one of them.
+mark
+swaks_run s12d --port "$P_SMTP" -f many@example.net \
+    -t "$(seq -f 'm%g@many.example' 1 500 | paste -sd,)"
+wlog s12d
+qid=$(queued_id "$OUT/s12d.swaks")
+t_begin "12d 500 RCPTs in one transaction: 499x 250 2.1.5 Ok, the 500th 452 4.5.3 Too many recipients (test-rcpt-count), 499 delivered"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_eq "RCPTs sent" "$(grep -c '^ -> RCPT TO:' "$OUT/s12d.swaks")" 500
+t_eq "accepted RCPTs" "$(grep -c '^<-  250 2\.1\.5 Ok$' "$OUT/s12d.swaks")" 499
+t_eq "error replies" "$(errlines "$OUT/s12d.swaks")" "452 4.5.3 Too many recipients"
+t_eq "the refused one" "$(grep -B1 '^<\*\* ' "$OUT/s12d.swaks" | head -1)" " -> RCPT TO:<m500@many.example>"
+t_re "$OUT/s12d.swaks" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+t_re "$OUT/s12d.wlog" "^warden\[$WARDEN_PID\]: $qid: tempfail rule=test-rcpt-count stage=envrcpt client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<client\.example\.net> from=<many@example\.net> to=<m500@many\.example> reply=\"452 4\.5\.3 Too many recipients\"\$"
+if [ -n "$qid" ]; then
+	for ((i = 0; i < 150; i++)); do
+		[ "$(sent_count "$qid")" -ge 499 ] && break
+		sleep 0.1
+	done
+	t_eq "status=sent lines for $qid" "$(sent_count "$qid")" 499
+fi
+still_served s12d-next
+t_end "$OUT/s12d.wlog" "$OUT/s12d-next.swaks" "$OUT/s12d-next.wlog"
+
+# 12e. control bytes in EHLO: \x01 \x1b \x7f and UTF-8 (c3 a9)
+mark
+smtp_raw "$P_SMTP" $'EHLO c\x01t\x1bl\x7f\xc3\xa9.badinput.example' \
+    "MAIL FROM:<ctl@example.net>" "RCPT TO:<ctl@badinput.example>" QUIT >"$OUT/s12e.raw"
+wlog s12e
+t_begin "12e control bytes in EHLO: Postfix passes them (250), warden logs helo=<c\\x01t\\x1bl\\x7f\\xc3\\xa9...>, no raw control byte in its log"
+t_eq "first EHLO reply line" "$(sed -n '/^-> EHLO/{n;p;}' "$OUT/s12e.raw")" "<- 250-$PF_HOST"
+t_eq "reply to MAIL" "$(sed -n '/^-> MAIL/{n;p;}' "$OUT/s12e.raw")" "<- 250 2.1.0 Ok"
+t_eq "RCPT replies" "$(rcpt_replies "$OUT/s12e.raw")" "<- 250 2.1.5 Ok"
+t_re "$OUT/s12e.wlog" "^warden\[$WARDEN_PID\]: NOQUEUE: log rule=test-log-badinput stage=envrcpt client=\[127\.0\.0\.1\]:[0-9]+ port=$P_SMTP helo=<c\\\\x01t\\\\x1bl\\\\x7f\\\\xc3\\\\xa9\.badinput\.example> from=<ctl@example\.net> to=<ctl@badinput\.example>\$"
+t_eq "warden log lines with a byte outside 0x20-0x7e" "$(LC_ALL=C grep -caP '[^\x20-\x7e]' "$WLOG")" 0
+still_served s12e-next
+t_end "$OUT/s12e.raw" "$OUT/s12e.wlog" "$OUT/s12e-next.swaks" "$OUT/s12e-next.wlog"
+
+# 12f. a 10 MiB message (message_size_limit = 20 MiB): 163,840 lines of
+#      64 bytes; smtp-sink stores them with LF line ends.
+BODYLINE=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde
+awk -v l="$BODYLINE" 'BEGIN { for (i = 0; i < 163840; i++) print l }' >"$T/big.txt"
+mark
+swaks_run s12f --port "$P_SMTP" -f big@example.net -t big@example.com \
+    --header "X-Test-Id: s12f-$$" --body @"$T/big.txt" --suppress-data
+wlog s12f
+qid=$(queued_id "$OUT/s12f.swaks")
+t_begin "12f 10 MiB message ($(stat -c %s "$T/big.txt") bytes of body): 250 queued, status=sent, smtp-sink has all 163840 body lines"
+t_eq "swaks exit" "$SWAKS_RC" 0
+t_re "$OUT/s12f.swaks" '^<-  250 2\.0\.0 Ok: queued as [0-9A-Z]+$'
+if [ -z "$qid" ]; then
+	t_true "no queue id"
+else
+	delivered "$qid" || t_true "no status=sent for $qid in maillog"
+	t_re "$MAILLOG" " $qid: from=<big@example\.net>, size=1[0-9]{7}, nrcpt=1 "
+fi
+dump=$(grep -l "^X-Test-Id: s12f-$$" "$T"/msgs/msg.* 2>/dev/null | head -1)
+if [ -z "$dump" ]; then
+	t_true "no message with X-Test-Id: s12f-$$ at smtp-sink"
+else
+	t_eq "body lines at smtp-sink" "$(grep -cx "$BODYLINE" "$dump")" 163840
+fi
+still_served s12f-next
+t_end "$OUT/s12f.swaks" "$OUT/s12f.wlog" "$OUT/s12f-next.swaks" "$OUT/s12f-next.wlog"
+
+# ======================================================================
+# 13. maillog hygiene, everything before warden is stopped on purpose
+#     (14): no milter warning or error, no fatal/panic, no reply from
+#     milter_default_action. Postfix's wording (strings in smtpd;
+#     milter8.c): "warning: milter %s: ...", "warning: connect to Milter
+#     service %s: %m", "warning: milter8_read_data: milter %s: ..."; the
+#     default action answers "451 4.7.1 Service unavailable - try again
+#     later" (tempfail), "550 5.5.0 Service unavailable" (reject), "451
+#     4.3.5 Server configuration problem - try again later" and logs it as
+#     milter-reject; no line names milter_default_action itself.
+#     14 checks that the same patterns do match once warden is gone.
+HYGIENE_RE=(
+	'warning: .*[Mm]ilter'
+	': (fatal|panic|error): '
+	'451 4\.7\.1 Service unavailable - try again later|550 5\.5\.0 Service unavailable|451 4\.3\.5 Server configuration problem'
+	'default[_ ]action'
+)
+sleep 0.5	# postlogd
+MAILLOG_CUT=$(stat -c %s "$MAILLOG")
+head -c "$MAILLOG_CUT" "$MAILLOG" >"$OUT/maillog.before-stop"
+t_begin "13 maillog before warden stops ($(wc -l <"$OUT/maillog.before-stop") lines): no milter warning/error, fatal, panic, milter_default_action reply"
+t_re "$OUT/maillog.before-stop" ': milter-reject: RCPT from '
+for re in "${HYGIENE_RE[@]}"; do t_nore "$OUT/maillog.before-stop" "$re"; done
+t_end
+
+# ======================================================================
+# 14. warden down: milter_default_action = tempfail. (warden needs ~5 s
 #     to stop: libmilter's listener notices smfi_stop only every 5 s.)
 stop_pid "$WARDEN_PID" 10
 WARDEN_PID=
 swaks_run s12 --port "$P_SMTP" -f a@example.com -t b@example.com
-t_begin "12 warden stopped: Postfix answers 451 4.7.1 (milter_default_action = tempfail)"
+t_begin "14 warden stopped: Postfix answers 451 4.7.1 (milter_default_action = tempfail); 13's patterns match its maillog lines"
 t_eq "warden exit status after SIGTERM" "$STOP_RC" 0
 t_re "$WLOG" "${W_RE}stop: warden exiting\$"
 t_eq "error replies" "$(errlines "$OUT/s12.swaks")" "451 4.7.1 Service unavailable - try again later"
-t_end "$OUT/s12.swaks"
+wait_grep 5 "$MAILLOG" ': milter-reject: CONNECT from .*: 451 4\.7\.1 '
+tail -c +$((MAILLOG_CUT + 1)) "$MAILLOG" >"$OUT/maillog.after-stop"
+t_re "$OUT/maillog.after-stop" "${HYGIENE_RE[0]}"
+t_re "$OUT/maillog.after-stop" "${HYGIENE_RE[2]}"
+t_end "$OUT/s12.swaks" "$OUT/maillog.after-stop"
 
 # ======================================================================
 # everything stops by PID (the EXIT trap does the same on failure)
