@@ -1,7 +1,8 @@
 #!/bin/bash
 # run.sh - runs every build/bench/bench_* that `make bench` built, one
 # after the other (they time themselves, so never in parallel), each
-# under a header line, and tees everything to build/bench/results.txt.
+# under a header line, then (as root) tests/bench/postfix_bench.sh, and
+# tees everything to build/bench/results.txt.
 # Builds nothing. Timing never fails the run: the benches print PASS or
 # BELOW next to their targets and exit 0. Exits non-zero only when a
 # bench crashes or exits non-zero (a load failure or a wrong answer).
@@ -37,6 +38,23 @@ for b in build/bench/bench_*; do
 		failed=$((failed + 1))
 	fi
 done
+
+# The Postfix-level bench (tests/bench/postfix_bench.sh) starts a private
+# Postfix, so it needs root; WARDEN_BENCH_POSTFIX=0 leaves it out.
+if [ "${WARDEN_BENCH_POSTFIX:-1}" = 0 ]; then
+	echo "=== postfix_bench: skipped (WARDEN_BENCH_POSTFIX=0)" | tee -a "$OUT"
+elif [ "$(id -u)" -ne 0 ]; then
+	echo "=== postfix_bench: skipped (needs root: private Postfix," \
+	    "smtp-sink -u)" | tee -a "$OUT"
+else
+	echo "=== postfix_bench" | tee -a "$OUT"
+	tests/bench/postfix_bench.sh src/warden 2>&1 | tee -a "$OUT"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		echo "!!! postfix_bench exited $rc" | tee -a "$OUT"
+		failed=$((failed + 1))
+	fi
+fi
 
 if [ "$found" -eq 0 ]; then
 	echo "!!! no build/bench/bench_* (run make bench)" | tee -a "$OUT"

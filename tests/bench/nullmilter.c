@@ -1,0 +1,124 @@
+/*
+ * nullmilter.c - the null-policy milter of tests/bench/postfix_bench.sh:
+ * the floor no libmilter-based policy milter can beat.
+ * Owns: nothing but the protocol. Every callback answers SMFIS_CONTINUE;
+ * xxfi_negotiate asks the MTA to leave out headers, end-of-headers, body
+ * and unknown commands, as warden does when no rule reads them.
+ * It keeps DATA with a reply (never SMFIP_NODATA nor SMFIP_NR_DATA): over
+ * TCP Postfix's lone DATA macro packet then meets a delayed ACK and Nagle,
+ * ~40 ms a message (DESIGN.md §4), which would measure the trap, not us.
+ * Threads: libmilter's; the callbacks touch no shared state.
+ * Build: gcc -O2 -o nullmilter nullmilter.c -lmilter -lpthread
+ * Usage: nullmilter PORT (listens on inet:PORT@127.0.0.1); SIGTERM,
+ * SIGINT or SIGHUP stop it (libmilter's own signal thread). Exits 0 when
+ * stopped, 1 on a usage or listen error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmilter/mfapi.h>
+
+static sfsistat
+n_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	(void)ctx;
+	(void)f0;
+	(void)f2;
+	(void)f3;
+	*pf0 = 0;		/* no modification actions */
+	*pf1 = (SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN) &
+	    f1;
+	*pf2 = *pf3 = 0;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_connect(SMFICTX *ctx, char *host, struct sockaddr *sa)
+{
+	(void)ctx;
+	(void)host;
+	(void)sa;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_helo(SMFICTX *ctx, char *helo)
+{
+	(void)ctx;
+	(void)helo;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_envfrom(SMFICTX *ctx, char **argv)
+{
+	(void)ctx;
+	(void)argv;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_envrcpt(SMFICTX *ctx, char **argv)
+{
+	(void)ctx;
+	(void)argv;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_data(SMFICTX *ctx)
+{
+	(void)ctx;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_eom(SMFICTX *ctx)
+{
+	(void)ctx;
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc desc = {
+	.xxfi_name = "nullmilter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = 0,
+	.xxfi_connect = n_connect,
+	.xxfi_helo = n_helo,
+	.xxfi_envfrom = n_envfrom,
+	.xxfi_envrcpt = n_envrcpt,
+	.xxfi_data = n_data,
+	.xxfi_eom = n_eom,
+	.xxfi_negotiate = n_negotiate,
+};
+
+int
+main(int argc, char **argv)
+{
+	char conn[64];
+	char *end;
+	long port;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: nullmilter PORT\n");
+		return 1;
+	}
+	port = strtol(argv[1], &end, 10);
+	if (*argv[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
+		fprintf(stderr, "nullmilter: bad port %s\n", argv[1]);
+		return 1;
+	}
+	snprintf(conn, sizeof(conn), "inet:%ld@127.0.0.1", port);
+	/* warden's default (DESIGN.md §2): Postfix may idle 300 s. */
+	if (smfi_setconn(conn) != MI_SUCCESS ||
+	    smfi_settimeout(7210) != MI_SUCCESS ||
+	    smfi_register(desc) != MI_SUCCESS ||
+	    smfi_opensocket(1) != MI_SUCCESS) {
+		fprintf(stderr, "nullmilter: cannot listen on %s\n", conn);
+		return 1;
+	}
+	return smfi_main() == MI_SUCCESS ? 0 : 1;
+}
