@@ -1,7 +1,7 @@
 /*
  * main.c - the warden command line (DESIGN.md §8): run, check, explain,
- * version. The only place that calls exit() and reads the clock for the
- * offline commands.
+ * probe, version. The only place that calls exit() and reads the clock
+ * for the offline commands (and probe's deadlines).
  * Owns: argument parsing, exit codes (0 ok, 1 config/check failure,
  * 2 usage, 3 runtime), the `check` summary and `explain` walk.
  * Not: policy (engine.c), the milter (milter.c).
@@ -16,6 +16,7 @@
 #include "config.h"
 #include "explain.h"
 #include "milter.h"
+#include "probe.h"
 
 #define DEFAULT_CONF	"/etc/warden/warden.conf"
 #define WARDEN_VERSION	"0.1.0"
@@ -34,11 +35,23 @@ usage(FILE *f)
 	    "usage: warden run     [-c FILE]\n"
 	    "       warden check   [-c FILE]\n"
 	    "       warden explain [-c FILE] NAME=VALUE...\n"
+	    "       warden probe   HOST[:PORT] [--starttls | --tls] "
+	    "[--auth USER:PASS] ...\n"
 	    "       warden version\n"
 	    "FILE defaults to " DEFAULT_CONF ".\n"
 	    "explain names: client client_name port daemon helo sender rcpt\n"
 	    "  rcpt_rejected auth_user auth_mech tls cipher_bits size command\n"
 	    "  header (rcpt, rcpt_rejected, command and header repeat)\n");
+}
+
+/* The monotonic clock for probe's deadlines, in milliseconds. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Takes "-c FILE" off the front of argv; returns the index after it. */
@@ -81,6 +94,9 @@ main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
+	/* exit 0 no problem, 1 problems, 2 usage, 3 unreachable (§8) */
+	if (strcmp(cmd, "probe") == 0)
+		return probe_main(argc - 2, argv + 2, mono_ms, stdout, stderr);
 	if ((i = conf_opt(argc, argv, 2, &conf)) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -1,0 +1,469 @@
+#!/bin/bash
+# tests/probe/run.sh BINARY - `warden probe` against scripted hostile
+# servers and a private Postfix (DESIGN.md §4a, §8). Called from the repo
+# root as `tests/probe/run.sh src/warden`; prints TAP.
+#
+# Part 1 (any user): tests/probe/fakesmtp.py serves one scripted SMTP
+# dialogue per loopback port: well-behaved, harvest-friendly, escaping,
+# malformed (control bytes, 100 KB line, endless continuation, garbage,
+# changing codes, bare LF), stalling (silent, one byte at a time, no EHLO
+# reply), closing, 421, STARTTLS response injection, TLS garbage, AUTH
+# offered in clear. Each probe must end with the right rows, within its
+# deadline, and never send credentials in clear.
+# Part 2 (root): a private Postfix (tests/lib/postfix.sh, no milter, 127.0.0.1
+# outside mynetworks) with a plain listener (AUTH also without TLS), a
+# submission listener (smtpd_tls_auth_only), one with VRFY disabled, an
+# open relay, one without TLS and one with implicit TLS; plus an
+# unreachable port. Expected rows come from RFC 5321/3207/4954 and
+# Postfix's documented replies, not from probe.c.
+# A trap on EXIT stops every server by PID. WARDEN_PROBE_KEEP=1 keeps
+# the temp dir.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$PWD
+BIN=${1:-src/warden}
+case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
+
+. tests/lib/servers.sh
+. tests/lib/postfix.sh
+
+N=0 FAILED=0
+tap_ok() { N=$((N + 1)); echo "ok $N - $1"; }
+tap_skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
+tap_fail() {
+	N=$((N + 1)); FAILED=$((FAILED + 1))
+	echo "not ok $N - $1"
+	shift
+	local l
+	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
+}
+T_NAME= T_ERR=()
+t_begin() { T_NAME=$1; T_ERR=(); }
+t_re() { grep -Eq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected match: $2"); }
+t_nore() {
+	if grep -Eq -- "$2" "$1" 2>/dev/null; then
+		T_ERR+=("unexpected match: $2" "$(grep -E -- "$2" "$1" | head -3)")
+	fi
+}
+t_eq() { [ "$2" = "$3" ] || T_ERR+=("$1: got '$2', want '$3'"); }
+t_true() { T_ERR+=("$1"); }
+t_end() {
+	local f
+	if [ ${#T_ERR[@]} -eq 0 ]; then
+		tap_ok "$T_NAME"
+		return 0
+	fi
+	for f in "$@"; do
+		T_ERR+=("--- $(basename "$f"):")
+		T_ERR+=("$(tail -n 60 "$f" 2>/dev/null | cut -c1-300)")
+	done
+	tap_fail "$T_NAME" "${T_ERR[@]}"
+	return 1
+}
+finish() {
+	echo "1..$N"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+if [ ! -x "$BIN" ]; then
+	tap_fail "warden binary $BIN is executable"
+	finish
+fi
+
+T=$(mktemp -d /tmp/warden-probe.XXXXXX) || exit 1
+chmod 755 "$T"
+OUT=$T/out
+mkdir -p "$OUT"
+FAKE_PID=
+cleanup() {
+	set +e
+	pf_stop
+	stop_pid "$FAKE_PID" 5
+	if [ -n "${WARDEN_PROBE_KEEP:-}" ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# probe NAME ARGS...: output in $OUT/NAME.out (stderr NAME.err), exit
+# status in PRC, wall time in PMS (ms). timeout(1) is only a backstop.
+probe() {
+	local name=$1 t0
+	shift
+	t0=$(date +%s%N)
+	timeout 120 "$BIN" probe "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+	PRC=$?
+	PMS=$((($(date +%s%N) - t0) / 1000000))
+}
+# row FILE STEP VERDICT [CODE [ENH [REST-ERE]]]: a table row
+row() {
+	local re="^$2 +$3 +${4:--} +${5:--} "
+	[ -n "${6:-}" ] && re="$re.*$6"
+	t_re "$1" "$re"
+}
+# why FILE STEP ERE: the reason line under STEP's row matches ERE
+why() {
+	local got
+	got=$(sed -n "/^$2 /{n;p;q}" "$1")
+	printf '%s\n' "$got" | grep -Eq -- "^ +-> .*$3" ||
+	    T_ERR+=("reason of $2: got '$got', want /$3/")
+}
+# within MS: the last probe took less than MS milliseconds
+within() { [ "$PMS" -lt "$1" ] || T_ERR+=("took ${PMS} ms, want < $1 ms"); }
+
+# ======================================================================
+# Part 1: scripted servers
+MODES="good harvest escape ctrl longline endless garbage codechange barelf
+silent drip stallehlo close busy inject tlsjunk authclear"
+declare -A FP
+args=()
+for m in $MODES; do
+	FP[$m]=$(free_port)
+	args+=("$m=${FP[$m]}")
+done
+mkdir -p "$T/fake"
+python3 tests/probe/fakesmtp.py "$T/fake" "${args[@]}" >"$T/fake.out" 2>&1 &
+FAKE_PID=$!
+t_begin "scripted SMTP servers listen"
+wait_grep 10 "$T/fake.out" '^ready$' || t_true "fakesmtp.py not ready"
+t_end "$T/fake.out" || finish
+fp() { echo "127.0.0.1:${FP[$1]}"; }
+
+probe good "$(fp good)" --timeout 5
+t_begin "good: well-behaved ESMTP without STARTTLS: warn only, exit 0"
+t_eq "exit" "$PRC" 0
+row "$OUT/good.out" connect ok
+row "$OUT/good.out" banner ok 220 - 'fake\.example ESMTP$'
+row "$OUT/good.out" ehlo ok 250 - 'EHLO [^ ]+ +fake\.example$'
+t_re "$OUT/good.out" '^ {69}ENHANCEDSTATUSCODES$'
+row "$OUT/good.out" auth-before-tls ok
+row "$OUT/good.out" starttls warn - - 'not offered'
+why "$OUT/good.out" starttls 'RFC 3207'
+row "$OUT/good.out" vrfy ok 252 2.0.0 'VRFY postmaster'
+row "$OUT/good.out" vrfy-unknown ok 252 2.0.0 'VRFY warden-probe-[0-9a-f]{8} '
+row "$OUT/good.out" expn ok 502 5.5.1
+row "$OUT/good.out" mail ok 250 2.1.0 'MAIL FROM:<>'
+row "$OUT/good.out" relay ok 554 5.7.1 'RCPT TO:<relay-test@warden-probe\.example>'
+row "$OUT/good.out" rset ok 250 2.0.0
+row "$OUT/good.out" quit ok 221 2.0.0
+t_re "$OUT/good.out" '^summary: 11 ok, 1 warn, 0 fail: no problem found \(exit 0\)$'
+t_nore "$T/fake/good.log" '^(DATA|AUTH)'
+t_end "$OUT/good.out" "$OUT/good.err"
+
+probe harvest "$(fp harvest)" --timeout 5 --rcpt john@fake.example
+t_begin "harvest: VRFY 250, EXPN 250, open relay: each a fail, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/harvest.out" vrfy fail 250 2.1.5 'VRFY john@fake\.example +John Doe <john@fake\.example>$'
+why "$OUT/harvest.out" vrfy 'harvest exposure.*disable_vrfy_command'
+row "$OUT/harvest.out" expn fail 250 2.1.5 '<a@fake\.example>$'
+t_re "$OUT/harvest.out" '^ {69}2\.1\.5 <b@fake\.example>$'
+row "$OUT/harvest.out" rcpt ok 250 2.1.5 'RCPT TO:<john@fake\.example>'
+row "$OUT/harvest.out" relay fail 250 2.1.5
+why "$OUT/harvest.out" relay 'open relay'
+t_re "$OUT/harvest.out" '^summary: .* 3 fail: problems found \(exit 1\)$'
+t_end "$OUT/harvest.out"
+
+probe escape "$(fp escape)" --timeout 5
+t_begin "escape: server bytes >= 0x80, quotes and backslashes printed escaped, in rows and reasons"
+t_eq "exit" "$PRC" 1
+row "$OUT/escape.out" banner ok 220 - 'caf\\xc3\\xa9 \\"quoted\\" back\\\\slash$'
+t_re "$OUT/escape.out" '^ {69}AUTH PLAIN X\\xc3\\xa9$'
+why "$OUT/escape.out" auth-before-tls 'AUTH PLAIN X\\xc3\\xa9 offered without TLS'
+LC_ALL=C grep -q $'[\x80-\xff]' "$OUT/escape.out" && t_true "raw byte >= 0x80 in the output"
+t_end "$OUT/escape.out"
+
+probe ctrl "$(fp ctrl)" --timeout 5
+t_begin "ctrl: ESC and BEL in the banner: malformed, shown escaped, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/ctrl.out" banner fail - - '220 evil\\x1b\[2J\\x07 text\\x0d\\x0a$'
+why "$OUT/ctrl.out" banner 'malformed reply: line 1: control byte 0x1b'
+LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$OUT/ctrl.out" && t_true "raw control byte in the output"
+t_end "$OUT/ctrl.out"
+
+# name mode why-ERE: a malformed banner ends the session at once
+for c in "longline|line 1 longer than 512 octets|220 x{60,}\.\.\.$" \
+    "endless|more than 100 lines|220-x" \
+    "garbage|line 1 does not start with a reply code|SSH-2\.0-OpenSSH" \
+    "codechange|line 2 has code 250, line 1 had 220|" \
+    "barelf|line 1 ends in a bare LF, not CRLF|220 fake\.example ESMTP\\\\x0a$"; do
+	IFS='|' read -r m w seen <<<"$c"
+	probe "$m" "$(fp "$m")" --timeout 5
+	t_begin "$m: banner fail \"$w\" at once (< 2 s), exit 1"
+	t_eq "exit" "$PRC" 1
+	row "$OUT/$m.out" banner fail - - "$seen"
+	why "$OUT/$m.out" banner "malformed reply: $w"
+	t_nore "$OUT/$m.out" '^ehlo '
+	within 2000
+	t_end "$OUT/$m.out"
+done
+
+for m in silent drip; do
+	probe "$m" "$(fp "$m")" --timeout 2
+	t_begin "$m: no complete banner: given up after the 2 s deadline, exit 1"
+	t_eq "exit" "$PRC" 1
+	row "$OUT/$m.out" banner fail
+	why "$OUT/$m.out" banner 'no complete reply within 2 s'
+	[ "$PMS" -ge 1900 ] || t_true "gave up after $PMS ms, before the deadline"
+	within 3500
+	t_end "$OUT/$m.out"
+done
+t_re "$OUT/drip.out" '^banner +fail +- +- +- +220-x+$'
+
+probe stallehlo "$(fp stallehlo)" --timeout 2
+t_begin "stallehlo: EHLO never answered: ehlo fail after 2 s, no QUIT wait, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/stallehlo.out" banner ok 220
+row "$OUT/stallehlo.out" ehlo fail - - '-$'
+why "$OUT/stallehlo.out" ehlo 'no complete reply within 2 s'
+t_nore "$OUT/stallehlo.out" '^quit '
+within 3500
+t_end "$OUT/stallehlo.out"
+
+probe close "$(fp close)" --timeout 5
+t_begin "close: closed without a greeting: banner fail, exit 1 (reached)"
+t_eq "exit" "$PRC" 1
+row "$OUT/close.out" connect ok
+row "$OUT/close.out" banner fail
+why "$OUT/close.out" banner 'connection closed by the server$'
+t_end "$OUT/close.out"
+
+probe busy "$(fp busy)" --timeout 5
+t_begin "busy: 421 greeting: banner fail with its codes, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/busy.out" banner fail 421 4.3.2 'System busy, try later$'
+t_nore "$OUT/busy.out" '^ehlo '
+t_end "$OUT/busy.out"
+
+probe inject "$(fp inject)" --timeout 5
+t_begin "inject: data after STARTTLS's 220: response injection, no handshake"
+t_eq "exit" "$PRC" 1
+row "$OUT/inject.out" starttls fail 220 2.0.0
+why "$OUT/inject.out" starttls '20 bytes after the 220, before TLS: response injection'
+t_nore "$OUT/inject.out" '^tls '
+t_end "$OUT/inject.out"
+
+probe tlsjunk "$(fp tlsjunk)" --timeout 5
+t_begin "tlsjunk: garbage instead of a TLS handshake: tls fail, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/tlsjunk.out" starttls ok 220 2.0.0
+row "$OUT/tlsjunk.out" tls fail
+why "$OUT/tlsjunk.out" tls 'TLS handshake'
+t_end "$OUT/tlsjunk.out"
+
+probe authclear "$(fp authclear)" --timeout 5 --auth "probeuser:Sup3rSecret"
+t_begin "authclear: AUTH offered in clear, --auth given: refused, never sent"
+t_eq "exit" "$PRC" 1
+row "$OUT/authclear.out" auth-before-tls fail - - 'AUTH offered'
+why "$OUT/authclear.out" auth-before-tls 'AUTH PLAIN LOGIN offered without TLS'
+row "$OUT/authclear.out" auth fail
+why "$OUT/authclear.out" auth 'never sends credentials in clear'
+# nothing of the credentials: AUTH PLAIN's base64, AUTH LOGIN's two
+b64=$(printf '\0probeuser\0Sup3rSecret' | base64 -w0)
+t_nore "$T/fake/authclear.log" "^AUTH|probeuser|Sup3rSecret|$b64|cHJvYmV1c2Vy|U3VwM3JTZWNyZXQ"
+t_nore "$OUT/authclear.out" "Sup3rSecret|$b64"
+t_re "$T/fake/authclear.log" '^QUIT$'
+t_end "$OUT/authclear.out" "$T/fake/authclear.log"
+
+probe json "$(fp harvest)" --timeout 5 --json
+t_begin "json: the harvest probe as one JSON document with the same verdicts"
+t_eq "exit" "$PRC" 1
+python3 - "$OUT/json.out" >"$OUT/json.check" 2>&1 <<'EOF' || t_true "$(cat "$OUT/json.check")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = {s["step"]: (s["verdict"], s["code"], s["enhanced"]) for s in d["steps"]}
+assert v["vrfy"] == ("fail", 250, "2.1.5"), v["vrfy"]
+assert v["relay"][0] == "fail", v["relay"]
+assert d["summary"]["fail"] == 3 and d["exit"] == 1, d["summary"]
+exp = [s for s in d["steps"] if s["step"] == "expn"][0]
+assert exp["reply"] == ["<a@fake.example>", "2.1.5 <b@fake.example>"], exp
+EOF
+t_end "$OUT/json.out"
+
+t_begin "usage errors: exit 2 with a message"
+for a in "" "127.0.0.1:0" "127.0.0.1:99999" "a b" "--tls --starttls 127.0.0.1" \
+    "--bogus 127.0.0.1" "127.0.0.1 --timeout 0" "127.0.0.1 --rcpt a\<b" \
+    "127.0.0.1 --auth nopass" "127.0.0.1 127.0.0.2"; do
+	# shellcheck disable=SC2086
+	env -u WARDEN_PROBE_PASSWORD "$BIN" probe $a >"$OUT/usage.out" 2>"$OUT/usage.err"
+	rc=$?
+	[ "$rc" -eq 2 ] || t_true "probe $a: exit $rc, want 2"
+	grep -q '^warden probe: ' "$OUT/usage.err" || t_true "probe $a: no message"
+	[ -s "$OUT/usage.out" ] && t_true "probe $a: wrote to stdout"
+done
+t_end "$OUT/usage.err"
+
+DEAD=$(free_port)
+probe unreachable "127.0.0.1:$DEAD" --timeout 3
+t_begin "unreachable port: connect fail (connection refused), exit 3"
+t_eq "exit" "$PRC" 3
+row "$OUT/unreachable.out" connect fail
+why "$OUT/unreachable.out" connect "host unreachable: 127\.0\.0\.1 port $DEAD: Connection refused"
+t_re "$OUT/unreachable.out" '^summary: .*host unreachable \(exit 3\)$'
+t_end "$OUT/unreachable.out"
+
+probe noname "no-such-host.invalid:25" --timeout 3
+t_begin "unresolvable name (.invalid): connect fail, exit 3, within the deadline"
+t_eq "exit" "$PRC" 3
+row "$OUT/noname.out" connect fail
+within 4500
+t_end "$OUT/noname.out"
+
+# ======================================================================
+# Part 2: a private Postfix
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip "Postfix listeners" "needs root (postfix start)"
+	finish
+fi
+PKGS="postfix sasl2-bin libsasl2-modules"
+if ! WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh >/dev/null 2>&1; then
+	tap_fail "install $PKGS" "$(WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh 2>&1 | tail -5)"
+	finish
+fi
+
+PF_SMTP=$(free_port) PF_SUB=$(free_port) PF_SINK=$(free_port)
+PF_MILTER=$(free_port)
+P_NOVRFY=$(free_port) P_OPEN=$(free_port) P_NOTLS=$(free_port)
+P_SMTPS=$(free_port)
+echo "# temp dir $T; ports: smtp=$PF_SMTP submission=$PF_SUB novrfy=$P_NOVRFY open=$P_OPEN notls=$P_NOTLS smtps=$P_SMTPS"
+: >"$T/macros.cf"
+PF_MACROS=$T/macros.cf
+PF_RELAY_DOMAINS="example.com harvest.example"
+PF_RELAY_RCPTS="@example.com ok
+valid@harvest.example ok"
+# No milter: this is Postfix's own face. 127.0.0.1 is not trusted, as
+# a client on the Internet would not be (the open-relay listener is).
+PF_MAIN_EXTRA="smtpd_milters =
+mynetworks = 192.0.2.0/24"
+t_begin "private Postfix with six listeners starts"
+pf_setup "$T/pf" || t_true "pf_setup failed"
+pf_add_smtpd "$P_NOVRFY" novrfy disable_vrfy_command=yes smtpd_tls_auth_only=yes
+pf_add_smtpd "$P_OPEN" openrelay mynetworks=127.0.0.0/8
+pf_add_smtpd "$P_NOTLS" notls smtpd_tls_security_level=none
+pf_add_smtpd "$P_SMTPS" smtps smtpd_tls_wrappermode=yes smtpd_tls_auth_only=yes
+if [ ${#T_ERR[@]} -eq 0 ]; then
+	pf_start || t_true "postfix did not start"
+	for p in $P_NOVRFY $P_OPEN $P_NOTLS $P_SMTPS; do
+		wait_listening "$p" 10 || t_true "nothing listens on $p"
+	done
+fi
+t_end "$T/pf/maillog" || finish
+CERT=$T/pf/tls/cert.pem
+
+probe pf-plain "127.0.0.1:$PF_SMTP" --rcpt valid@harvest.example
+t_begin "Postfix plain listener: AUTH offered before STARTTLS is a fail, exit 1"
+F=$OUT/pf-plain.out
+t_eq "exit" "$PRC" 1
+row "$F" banner ok 220 - 'mx\.example\.test ESMTP Postfix'
+row "$F" ehlo ok 250 - 'mx\.example\.test$'
+t_re "$F" '^ {69}STARTTLS$'
+t_re "$F" '^ {69}AUTH PLAIN LOGIN$'
+row "$F" auth-before-tls fail - - 'AUTH offered'
+why "$F" auth-before-tls 'AUTH PLAIN LOGIN offered without TLS.*smtpd_tls_auth_only = yes'
+row "$F" starttls ok 220 2.0.0 'Ready to start TLS$'
+row "$F" tls ok - - 'TLSv1\.[23] [A-Z0-9_-]+ [0-9]+ bits$'
+row "$F" certificate warn - - 'subject=CN=mx\.example\.test issuer=CN=mx\.example\.test expires=[0-9-]{10} key=RSA 2048 bits$'
+why "$F" certificate 'not verified \(self-signed certificate'
+row "$F" ehlo-tls ok 250
+row "$F" caps-change ok
+why "$F" caps-change '-STARTTLS'
+row "$F" auth-offer ok - - 'AUTH offered'
+row "$F" vrfy ok 252 2.0.0 'VRFY valid@harvest\.example'
+row "$F" vrfy-unknown warn 550 5.1.1 'User unknown in relay recipient table'
+why "$F" vrfy-unknown '252 for the given address, 550 for a made-up one'
+row "$F" expn ok 500 5.5.2 'EXPN valid@harvest\.example +Error: command not recognized$'
+row "$F" mail ok 250 2.1.0
+row "$F" rcpt ok 250 2.1.5 'RCPT TO:<valid@harvest\.example>'
+row "$F" relay ok 454 4.7.1 'Relay access denied'
+row "$F" rset ok 250 2.0.0
+row "$F" quit ok 221 2.0.0
+t_re "$F" '^summary: [0-9]+ ok, 2 warn, 1 fail: problems found \(exit 1\)$'
+t_end "$F"
+
+probe pf-sub "127.0.0.1:$PF_SUB" --submission --rcpt valid@harvest.example
+t_begin "Postfix submission (smtpd_tls_auth_only): AUTH only after STARTTLS, exit 0"
+F=$OUT/pf-sub.out
+t_eq "exit" "$PRC" 0
+t_re "$F" 'submission listener'
+row "$F" auth-before-tls ok - - 'no AUTH'
+row "$F" starttls ok 220 2.0.0
+row "$F" auth-offer ok - - 'AUTH offered'
+why "$F" auth-offer 'AUTH PLAIN LOGIN offered under TLS'
+why "$F" caps-change '\+AUTH -STARTTLS'
+t_nore "$F" '^[a-z-]+ +fail '
+t_end "$F"
+
+probe pf-auth "127.0.0.1:$PF_SUB" --submission --auth "$PF_USER:$PF_PASS"
+t_begin "Postfix submission --auth: AUTH PLAIN under TLS 235, relay allowed, password never printed"
+F=$OUT/pf-auth.out
+t_eq "exit" "$PRC" 0
+row "$F" auth ok 235 2.7.0 'AUTH PLAIN \*\*\*\* +Authentication successful$'
+row "$F" relay ok 250 2.1.5
+why "$F" relay 'relay allowed after AUTH'
+b64=$(printf '\0%s\0%s' "$PF_USER" "$PF_PASS" | base64 -w0)
+t_nore "$F" "$PF_PASS|$b64"
+t_nore "$OUT/pf-auth.err" "$PF_PASS|$b64"
+t_end "$F"
+
+probe pf-badauth "127.0.0.1:$PF_SUB" --submission --auth "$PF_USER:wrong-password"
+t_begin "Postfix submission, wrong password: auth fail 535 5.7.8, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/pf-badauth.out" auth fail 535 5.7.8
+row "$OUT/pf-badauth.out" relay ok 454 4.7.1
+t_end "$OUT/pf-badauth.out"
+
+probe pf-novrfy "127.0.0.1:$P_NOVRFY" --rcpt valid@harvest.example
+t_begin "Postfix disable_vrfy_command = yes: VRFY 502 5.5.1 both times, exit 0"
+F=$OUT/pf-novrfy.out
+t_eq "exit" "$PRC" 0
+row "$F" vrfy ok 502 5.5.1 'VRFY command is disabled$'
+row "$F" vrfy-unknown ok 502 5.5.1
+row "$F" expn ok 500 5.5.2
+t_nore "$F" '^[a-z-]+ +fail '
+t_end "$F"
+
+probe pf-open "127.0.0.1:$P_OPEN"
+t_begin "Postfix with 127.0.0.1 in mynetworks: relay test accepted, fail, exit 1"
+t_eq "exit" "$PRC" 1
+row "$OUT/pf-open.out" relay fail 250 2.1.5
+t_end "$OUT/pf-open.out"
+
+probe pf-notls "127.0.0.1:$P_NOTLS"
+probe pf-notls-req "127.0.0.1:$P_NOTLS" --starttls
+t_begin "Postfix without TLS: STARTTLS warn, with --starttls fail; AUTH in clear fail"
+t_eq "exit" "$PRC" 1
+row "$OUT/pf-notls.out" starttls warn - - 'not offered'
+row "$OUT/pf-notls.out" auth-before-tls fail
+row "$OUT/pf-notls-req.out" starttls fail - - 'not offered'
+why "$OUT/pf-notls-req.out" starttls '--starttls requires it'
+t_nore "$OUT/pf-notls.out" '^(tls|auth-offer) '
+t_end "$OUT/pf-notls.out" "$OUT/pf-notls-req.out"
+
+probe pf-smtps "127.0.0.1:$P_SMTPS" --tls --submission --cafile "$CERT"
+t_begin "Postfix implicit TLS (--tls, --cafile): TLS before the banner, exit 0"
+F=$OUT/pf-smtps.out
+t_eq "exit" "$PRC" 0
+t_eq "first step rows" "$(grep -Eo '^(connect|tls|certificate|banner|ehlo) ' "$F" | tr -d ' ' | tr '\n' ' ')" \
+    "connect tls certificate banner ehlo "
+row "$F" tls ok
+# --cafile trusts the self-signed certificate; only the name is wrong.
+why "$F" certificate 'not verified \(IP address mismatch\)'
+row "$F" auth-offer ok
+t_nore "$F" '^(starttls|auth-before-tls) '
+t_end "$F"
+
+probe pf-json "127.0.0.1:$PF_SUB" --submission --json
+t_begin "Postfix submission --json: valid JSON, exit 0"
+t_eq "exit" "$PRC" 0
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["exit"]==0 and d["summary"]["fail"]==0; assert any(s["step"]=="tls" and s["verdict"]=="ok" for s in d["steps"])' \
+    "$OUT/pf-json.out" 2>"$OUT/pf-json.check" || t_true "$(cat "$OUT/pf-json.check")"
+t_end "$OUT/pf-json.out"
+
+for f in pf-plain pf-sub pf-auth; do
+	echo "# --- warden probe ($f)"
+	sed 's/^/#   /' "$OUT/$f.out"
+done
+finish
