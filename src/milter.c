@@ -92,6 +92,8 @@ now_ns(void)
 struct timed {
 	struct store	base;
 	struct store	*inner;
+	int		fallback;	/* on_error=memory's store: counts
+					 * store_fallbacks, not calls */
 };
 
 static int
@@ -103,6 +105,10 @@ timed_charge(struct store *st, const struct store_req *req,
 	size_t i;
 	int rc;
 
+	if (t->fallback) {
+		stats_add(ST_STORE_FALLBACKS, 1);
+		return store_charge(t->inner, req, res, n, now);
+	}
 	rc = store_charge(t->inner, req, res, n, now);
 	stats_add(ST_STORE_CALLS, 1);
 	stats_store_latency((uint64_t)(now_ns() - t0) / 1000);
@@ -919,12 +925,78 @@ main_loop(const char *path)
 	}
 }
 
+/*
+ * The configured store, wrapped to count calls, errors and latency, and
+ * in *fallback_out the store on_error = "memory" charges: the memory
+ * backend is its own; with Redis a local memory store of
+ * store.memory.max_keys, whose charges count as store_fallbacks.
+ * Returns NULL (logged) when the store cannot be made. An unreachable
+ * Redis is not that: warden starts, logs "store: redis down", and each
+ * rule's on_error applies until Redis answers.
+ */
+static struct store *
+open_store(const struct config *c, struct store **fallback_out)
+{
+	const uint64_t max = (uint64_t)c->store.max_keys;
+	struct store_redis_opts o;
+	struct timed *t, *fb = NULL;
+	char err[256];
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto fail;
+	t->base.ops = &timed_ops;
+	if (strcmp(c->store.backend, "memory") == 0) {
+		if ((t->inner = store_memory_new(max)) == NULL)
+			goto fail;
+		*fallback_out = &t->base;
+		return &t->base;
+	}
+	if (strcmp(c->store.backend, "redis") != 0) {
+		log_error("store.backend %s is not available in this build",
+		    c->store.backend);
+		goto fail;
+	}
+	/* hiredis writes to sockets that a stopped Redis has closed. */
+	signal(SIGPIPE, SIG_IGN);
+	memset(&o, 0, sizeof(o));
+	o.host = c->store.redis.host;
+	o.port = c->store.redis.port;
+	o.socket = c->store.redis.socket;
+	o.sentinels = (const char *const *)c->store.redis.sentinels;
+	o.nsentinels = c->store.redis.nsentinels;
+	o.master_name = c->store.redis.master_name;
+	o.username = c->store.redis.username;
+	o.password = c->store.redis.password;
+	o.db = c->store.redis.db;
+	o.prefix = c->store.redis.prefix;
+	o.key_secret = c->store.key_secret;
+	o.connect_timeout_ms = c->store.redis.connect_timeout_ms;
+	o.command_timeout_ms = c->store.redis.command_timeout_ms;
+	o.pool = c->store.redis.pool;
+	if ((t->inner = store_redis_new(&o, err, sizeof(err))) == NULL) {
+		log_error("store: %s", err);
+		goto fail;
+	}
+	if ((fb = calloc(1, sizeof(*fb))) == NULL ||
+	    (fb->inner = store_memory_new(max)) == NULL)
+		goto fail;
+	fb->base.ops = &timed_ops;
+	fb->fallback = 1;
+	*fallback_out = &fb->base;
+	return &t->base;
+fail:
+	if (fb != NULL)
+		timed_free(&fb->base);
+	if (t != NULL)
+		timed_free(&t->base);
+	return NULL;
+}
+
 int
 milter_run(const char *path)
 {
 	struct config *c;
 	struct diag d;
-	struct timed *t;
 	struct sigaction sa;
 	sigset_t set, old;
 	pthread_t tid;
@@ -943,23 +1015,11 @@ milter_run(const char *path)
 		config_free(c);
 		return 3;
 	}
-	if (strcmp(c->store.backend, "memory") != 0) {
-		log_error("store.backend %s is not available in this build",
-		    c->store.backend);
+	if ((D.store = open_store(c, &D.ctx.fallback)) == NULL) {
 		rc = 3;
 		goto out;
 	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->inner = store_memory_new((uint64_t)
-	    c->store.max_keys)) == NULL) {
-		free(t);
-		rc = 3;
-		goto out;
-	}
-	t->base.ops = &timed_ops;
-	D.store = &t->base;
 	D.ctx.store = D.store;
-	D.ctx.fallback = D.store;
 	D.ctx.hooks.decision = on_decision;
 	D.start = now_ns();
 	if (pipe2(D.sigpipe, O_CLOEXEC) != 0 || open_socket(c) != 0 ||
@@ -1005,6 +1065,8 @@ milter_run(const char *path)
 out:
 	if (D.snap->cfg->daemon.pidfile[0] != '\0')
 		(void)unlink(D.snap->cfg->daemon.pidfile);
+	if (D.ctx.fallback != D.store)
+		store_free(D.ctx.fallback);
 	store_free(D.store);
 	snap_unref(D.snap);
 	return rc;

@@ -71,6 +71,58 @@ void	store_memory_stats(struct store *, struct store_memory_stats *out);
 /* A store whose every call fails: on_error in tests (Postfix dict_surrogate). */
 struct store *store_fail_new(void);
 
+/*
+ * The Redis store (store_redis.c, DESIGN.md §4b). Strings are copied;
+ * zero numbers take the defaults named here.
+ */
+struct store_redis_opts {
+	const char	*host;		/* TCP, when socket is NULL or "" */
+	int		port;
+	const char	*socket;	/* unix socket path, or NULL / "" */
+	/* Sentinel: ask these "HOST:PORT" for master_name's address. */
+	const char *const *sentinels;	/* with nsentinels > 0, host, port */
+	size_t		nsentinels;	/* and socket are not used */
+	const char	*master_name;
+	const char	*username;	/* "" or NULL: AUTH password only */
+	const char	*password;	/* "" or NULL: no AUTH */
+	int		db;		/* 0: no SELECT (proxies refuse it) */
+	const char	*prefix;	/* "warden:"; at most 128 bytes */
+	const char	*key_secret;	/* non-empty: keys HMAC-SHA256'd */
+	int		connect_timeout_ms;	/* 200 */
+	int		command_timeout_ms;	/* 100 */
+	int		pool;		/* connections, 8 */
+	int		breaker_failures; /* consecutive failed batches: 3 */
+	int64_t		breaker_min_ns;	/* first back-off: 1 s */
+	int64_t		breaker_max_ns;	/* back-off cap: 30 s */
+	uint32_t	cache_slots;	/* refusal cache, 16384 (power of 2) */
+	int		cache_off;	/* 1: ask Redis every time (tests) */
+};
+
+struct store_redis_stats {
+	uint64_t	round_trips;	/* request/answer exchanges */
+	uint64_t	scripts;	/* script calls sent (charge, peek) */
+	uint64_t	cache_hits;	/* refusals answered locally */
+	uint64_t	connects;	/* connections opened */
+	uint64_t	failures;	/* batches that failed on Redis */
+	uint64_t	fast_fails;	/* batches failed by the open breaker */
+	uint64_t	breaker_opens;	/* closed -> open transitions */
+	uint64_t	refunds_sent;
+	uint64_t	refunds_dropped; /* breaker open, no idle connection */
+	int		down;		/* 1 while the breaker is open */
+};
+
+/*
+ * Returns the Redis store (owned, free with store_free), or NULL with a
+ * reason in err for options it cannot use or when memory is short.
+ * It connects once before returning; an unreachable Redis is not an
+ * error: the store starts with its breaker open (logged), every charge
+ * fails until a probe gets through, and the rules' on_error apply.
+ */
+struct store *store_redis_new(const struct store_redis_opts *,
+	    char *err, size_t errlen);
+/* Counters of a store made by store_redis_new. */
+void	store_redis_stats(struct store *, struct store_redis_stats *out);
+
 static inline int
 store_charge(struct store *s, const struct store_req *req,
     struct store_res *res, size_t n, int64_t now)

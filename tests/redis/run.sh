@@ -1,0 +1,393 @@
+#!/bin/bash
+# tests/redis/run.sh BINARY - the Redis store (DESIGN.md §4b, issue 5)
+# against a real redis-server that this script starts on a free loopback
+# port in its own temp dir and stops by PID. Prints TAP.
+#
+#   tests/redis/run.sh src/warden           # build/libwarden.a
+#   tests/redis/run.sh build/san/warden     # ASan/UBSan: build/san
+#
+# Parts:
+#   store   tests/redis/test_store_redis.c, built here against the
+#           libwarden.a next to BINARY: the GCRA case table on memory and
+#           Redis, round trips, TTLs, key_secret, NOSCRIPT, 8 threads;
+#           then SIGSTOP / SIGTERM / restart under a live store, a store
+#           made while nothing listens, and Sentinel (master, replica,
+#           sentinel; the master stopped, the store follows).
+#   e2e     two warden daemons (A over TCP, B over the unix socket) on one
+#           redis, driven with miltertest: a shared 3/1m limit, then Redis
+#           stopped and paused: on_error accept / tempfail / memory, each
+#           transaction within a bound, recovery without a restart.
+# WARDEN_KEEP=1 keeps the temp dir.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$PWD
+HERE=$ROOT/tests/redis
+. "$ROOT/tests/lib/servers.sh"
+
+if [ $# -ne 1 ]; then
+	echo "usage: tests/redis/run.sh BINARY" >&2
+	exit 2
+fi
+BIN=$1
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+B=build
+MAKEFLAGS_SAN=()
+case $BIN in
+*/build/san/*)
+	B=build/san
+	MAKEFLAGS_SAN=(CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined") ;;
+esac
+if [ ! -x "$BIN" ]; then
+	echo "Bail out! $BIN is not an executable"
+	exit 1
+fi
+for tool in redis-server redis-cli miltertest; do
+	if ! command -v $tool >/dev/null; then
+		echo "Bail out! $tool is not installed (tests/lib/deps.sh)"
+		exit 1
+	fi
+done
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lib/lsan.supp}
+SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer:DEADLYSIGNAL'
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/warden-redis.XXXXXX") || exit 1
+# warden started as root drops to nobody, which must read its rules.
+chmod 755 "$TMP"
+RUNAS=""
+[ "$(id -u)" -eq 0 ] && RUNAS=nobody
+REDIS_PORTS=()
+declare -A PID PORT
+
+cleanup() {
+	local n p
+	for n in "${!PID[@]}"; do
+		[ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" 10
+	done
+	for p in "${REDIS_PORTS[@]}"; do
+		"$HERE/redisctl.sh" stop "$TMP" "$p"
+	done
+	if [ "${WARDEN_KEEP:-0}" = 1 ]; then
+		echo "# kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "# interrupted" >&2; exit 130' INT TERM
+
+redis_start() {	# redis_start PORT [options]
+	REDIS_PORTS+=("$1")
+	"$HERE/redisctl.sh" start "$TMP" "$@"
+}
+redis_pid() { cat "$TMP/$1.pid"; }
+
+# --- TAP ------------------------------------------------------------------
+
+N=0 FAILED=0
+DETAILS=$TMP/details
+tap() {	# tap OK NAME
+	N=$((N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $N - $2"
+	else
+		FAILED=$((FAILED + 1))
+		echo "not ok $N - $2"
+		[ -s "$DETAILS" ] && sed 's/^/#   /' "$DETAILS"
+	fi
+	: >"$DETAILS"
+}
+detail() { printf '%s\n' "$*" >>"$DETAILS"; }
+
+# sub LABEL CMD...: runs a TAP program, renumbers its lines into ours;
+# it fails once more when it exits non-zero without a failed line or
+# when a sanitizer wrote to its stderr (kept in $TMP/LABEL.err).
+sub() {
+	local label=$1 out=$TMP/$1.out err=$TMP/$1.err rc line f0=$FAILED
+	shift
+	"$@" >"$out" 2>"$err"
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) N=$((N + 1)); echo "ok $N - $label: ${line#* - }" ;;
+		"not ok "*) N=$((N + 1)); FAILED=$((FAILED + 1))
+			echo "not ok $N - $label: ${line#* - }" ;;
+		"#"*) echo "$line" ;;
+		"Bail out!"*) detail "$line" ;;
+		esac
+	done <"$out"
+	if grep -E -q "$SAN_RE" "$err"; then
+		grep -E -A12 "$SAN_RE" "$err" | head -40 >>"$DETAILS"
+		tap 1 "$label: no sanitizer report"
+	elif [ "$rc" -ne 0 ] && [ "$FAILED" -eq "$f0" ]; then
+		detail "exit $rc; stderr:"
+		tail -10 "$err" >>"$DETAILS"
+		tap 1 "$label: exits 0"
+	fi
+}
+
+# --- the store, in C ------------------------------------------------------
+
+T_BIN=$ROOT/$B/redis/test_store_redis
+build_test() {
+	mkdir -p "$ROOT/$B/redis"
+	make --no-print-directory -s B="$B" "${MAKEFLAGS_SAN[@]}" \
+	    "$B/libwarden.a" >"$TMP/make.out" 2>&1 || return 1
+	local cflags="-O2 -g"
+	[ "$B" = build/san ] && cflags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	# shellcheck disable=SC2046,SC2086
+	gcc -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow \
+	    -Wstrict-prototypes -Wold-style-definition -Wvla $cflags \
+	    -D_GNU_SOURCE -pthread -Isrc $(pkg-config --cflags hiredis) \
+	    -o "$T_BIN" "$HERE/test_store_redis.c" "$ROOT/$B/libwarden.a" \
+	    $(pkg-config --libs libconfig libpcre2-8 hiredis openssl) \
+	    -pthread >>"$TMP/make.out" 2>&1
+}
+if ! build_test; then
+	echo "Bail out! cannot build test_store_redis:"
+	sed 's/^/# /' "$TMP/make.out" | head -30
+	exit 1
+fi
+
+RP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+if ! redis_start "$RP" --unixsocketperm 777; then
+	echo "Bail out! redis-server did not start on $RP"
+	exit 1
+fi
+echo "# redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$RP, pid $(redis_pid "$RP")"
+
+sub store "$T_BIN" gcra "$RP"
+sub figures "$T_BIN" bench "$RP"
+
+# A second server for the failure part: it gets stopped and restarted.
+FP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+redis_start "$FP" || { echo "Bail out! redis-server did not start on $FP"; exit 1; }
+sub fail "$T_BIN" fail "$FP" "$TMP/$FP.pid" "$HERE/redisctl.sh start $TMP $FP"
+# One line per state change, not per error: three outages.
+for w in "store: redis down: 3" "store: redis up: 3" "no answer within 100 ms: 2" "Connection refused (3 failures: 1"; do
+	got=$(grep -c -F -- "${w%: *}" "$TMP/fail.err")
+	[ "$got" -eq "${w##*: }" ] || detail "$got lines with \"${w%: *}\", want ${w##*: }"
+done
+[ -s "$DETAILS" ] && grep -F 'store:' "$TMP/fail.err" >>"$DETAILS"
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "fail: one log line per state change (3x down, 3x up), not per error"
+"$HERE/redisctl.sh" stop "$TMP" "$FP"
+
+sub down "$T_BIN" down "$FP"
+got=$(grep -c -F "store: redis down: 127.0.0.1:$FP: connect: Connection refused (starting without it; on_error applies until it answers)" "$TMP/down.err")
+[ "$got" -eq 1 ] || { detail "want 1 start-up down line, got $got:"; cat "$TMP/down.err" >>"$DETAILS"; }
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "down: one line at start, none for the failed probe"
+
+# --- Sentinel: master, replica, one sentinel; the master is stopped -------
+
+MP=$(free_port) && RP2=$(free_port) && SP=$(free_port) ||
+    { echo "Bail out! no free port"; exit 1; }
+if redis_start "$MP" && redis_start "$RP2" --replicaof 127.0.0.1 "$MP" &&
+    { REDIS_PORTS+=("$SP"); "$HERE/redisctl.sh" sentinel "$TMP" "$SP" "$MP"; }; then
+	for ((i = 0; i < 50; i++)); do
+		redis-cli -p "$RP2" info replication | grep -q 'master_link_status:up' && break
+		sleep 0.1
+	done
+	sub sentinel "$T_BIN" sentinel "$SP" "$MP" "$RP2" "$TMP/$MP.pid"
+	got=$(grep -c "store: redis sentinel 127.0.0.1:$SP: master warden is at" "$TMP/sentinel.err")
+	[ "$got" -eq 2 ] || { detail "want 2 \"master warden is at\" lines, got $got:"; grep 'store:' "$TMP/sentinel.err" >>"$DETAILS"; }
+	grep -q "master warden is at 127.0.0.1:$RP2" "$TMP/sentinel.err" || detail "no line naming the new master 127.0.0.1:$RP2"
+	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "sentinel: one log line per master change (initial, after failover)"
+else
+	detail "master/replica/sentinel did not start:"
+	tail -5 "$TMP/$SP.log" "$TMP/$MP.log" >>"$DETAILS" 2>/dev/null
+	tap 1 "sentinel: servers start"
+fi
+for p in "$SP" "$RP2" "$MP"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
+
+# --- end to end: two warden daemons on one redis --------------------------
+
+read -r pa pb < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+PORT[A]=$pa PORT[B]=$pb
+cat >"$TMP/t-redis.rules" <<'EOF'
+rules = (
+  { name = "t-shared"; stage = "envrcpt"; match = { auth_user = ["shared", "shared2"]; };
+    limit = { key = ["auth_user"]; rate = "3/1m"; };
+    action = "tempfail";
+    reply = "450 4.7.1 Too many recipients from %{auth_user}, retry in %{retry_after}s"; },
+  { name = "t-onerr-accept"; stage = "envrcpt"; match = { auth_user = ["acc", "acc2", "probe"]; };
+    limit = { key = ["auth_user"]; rate = "1/1m"; on_error = "accept"; };
+    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; },
+  { name = "t-onerr-tempfail"; stage = "envrcpt"; match = { auth_user = ["tf", "tf2"]; };
+    limit = { key = ["auth_user"]; rate = "100/1m"; on_error = "tempfail"; };
+    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; },
+  { name = "t-onerr-memory"; stage = "envrcpt"; match = { auth_user = ["mem", "mem2"]; };
+    limit = { key = ["auth_user"]; rate = "2/1m"; on_error = "memory"; };
+    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; }
+);
+EOF
+for n in A B; do
+	if [ $n = A ]; then
+		where="host = \"127.0.0.1\"; port = $RP;"
+	else
+		where="socket = \"$TMP/$RP.sock\";"
+	fi
+	mkdir -p "$TMP/$n"
+	cat >"$TMP/$n/warden.conf" <<-EOF
+	milter = { socket = "inet:${PORT[$n]}@127.0.0.1"; };
+	daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$RUNAS"; };
+	rules = { files = [ "$TMP/t-redis.rules" ]; mode = "enforce"; };
+	store = {
+	  backend = "redis"; on_error = "accept";
+	  redis = { $where prefix = "warden-e2e:"; pool = 4;
+	            connect_timeout_ms = 200; command_timeout_ms = 100; };
+	};
+	EOF
+	: >"$TMP/$n/log"
+	"$BIN" run -c "$TMP/$n/warden.conf" >"$TMP/$n/stdout" 2>>"$TMP/$n/log" &
+	PID[$n]=$!
+done
+
+# mt INSTANCE USER WANT QID: one transaction; its wall time in MT_MS.
+mt() {
+	local t0 t1 out=$TMP/mt.out
+	t0=$(date +%s%N)
+	miltertest -s "$HERE/e2e.lua" -D lib="$ROOT/tests/milter/common.lua" \
+	    -D sock="inet:${PORT[$1]}@127.0.0.1" -D case=rcpts -D user="$2" \
+	    -D want="$3" -D qid="$4" -D ip="192.0.2.${5:-30}" >"$out" 2>&1
+	local rc=$?
+	t1=$(date +%s%N)
+	MT_MS=$(((t1 - t0) / 1000000))
+	if [ $rc -ne 0 ] && [ -z "${QUIET:-}" ]; then
+		detail "miltertest on $1 as $2 (want $3) failed:"
+		sed 's/^/  /' "$out" >>"$DETAILS"
+	fi
+	return $rc
+}
+# within MS INSTANCE USER WANT QID: the same, and it took under MS ms.
+within() {
+	local max=$1
+	shift
+	mt "$@" || return 1
+	[ "$MT_MS" -lt "$max" ] || detail "$2 on $1: transaction took $MT_MS ms, want < $max"
+}
+logline() {	# logline INSTANCE ERE: a line of its log matches
+	grep -E -q -- "$2" "$TMP/$1/log" && return 0
+	detail "log $1: no line matching: $2"
+	tail -5 "$TMP/$1/log" | sed 's/^/    /' >>"$DETAILS"
+	return 1
+}
+count() {	# count INSTANCE FIXED WANT
+	local got
+	got=$(grep -c -F -- "$2" "$TMP/$1/log")
+	[ "$got" -eq "$3" ] || detail "log $1: $got lines with \"$2\", want $3"
+}
+alive() {
+	local n
+	for n in A B; do
+		pid_alive "${PID[$n]}" || detail "warden $n died; log: $(tail -3 "$TMP/$n/log")"
+	done
+	if grep -E -q "$SAN_RE" "$TMP/A/log" "$TMP/B/log"; then
+		detail "sanitizer report:"
+		grep -E -h -A10 "$SAN_RE" "$TMP/A/log" "$TMP/B/log" | head -30 >>"$DETAILS"
+	fi
+}
+result() { alive; tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "$1"; }
+
+for n in A B; do
+	wait_grep 20 "$TMP/$n/log" "start: warden listening on inet:${PORT[$n]}@127.0.0.1, files=1 rules=4 store=redis" ||
+	    detail "warden $n did not start: $(tail -3 "$TMP/$n/log")"
+done
+logline A "store: redis 127.0.0.1:$RP: connected, pool of 4"
+logline B "store: redis unix:$TMP/$RP.sock: connected, pool of 4"
+result "e2e: two wardens start with store.backend redis (A over TCP, B over the unix socket)"
+if ! pid_alive "${PID[A]}" || ! pid_alive "${PID[B]}"; then
+	echo "Bail out! warden did not start"
+	exit 1
+fi
+
+ev0=$(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+mt A shared cc QSH1
+mt B shared cy QSH2
+mt A shared y QSH3
+logline B "^warden\[${PID[B]}\]: QSH2: tempfail rule=t-shared stage=envrcpt client=\[192\.0\.2\.30\]:[0-9]+ port=25 helo=<client\.example\.net> from=<shared@example\.com> to=<r2@example\.net> user=shared reply=\"450 4\.7\.1 Too many recipients from shared, retry in (19|20)s\"$"
+logline A "QSH3: tempfail rule=t-shared .* reply=\"450 4\.7\.1 Too many recipients from shared, retry in (19|20)s\"$"
+ev1=$(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+# 4 charged RCPTs reach Redis; A's refused 5th too (A never saw a refusal).
+[ $((ev1 - ev0)) -eq 5 ] || detail "EVALSHA calls: $((ev1 - ev0)), want 5 (one per RCPT)"
+ttl=$(redis-cli -p "$RP" pttl 'warden-e2e:{t-shared|shared}')
+[ "${ttl:-0}" -gt 0 ] && [ "$ttl" -le 60000 ] || detail "PTTL warden-e2e:{t-shared|shared} = $ttl, want 1..60000"
+result "e2e: 3/1m shared by two wardens: RCPTs 1-2 on A, 3 on B pass, 4 on B and 5 on A get 450 4.7.1 (one EVALSHA per RCPT, key has a TTL)"
+
+# outage MODE: TERM (stopped) or STOP (paused)
+outage_checks() {	# outage_checks TAG: on_error accept, tempfail, memory
+	local tag=$1 acc=acc tf=tf mem=mem
+	[ "$tag" = paused ] && acc=acc2 tf=tf2 mem=mem2
+	within 2000 A "$acc" ccc "Q${tag}ACC" 31
+	within 2000 A "$tf" y "Q${tag}TF" 32
+	within 2000 A "$mem" ccy "Q${tag}MEM" 33
+	# store-error lines: one a minute (milter.c), so the first outage only
+	[ "$tag" = stopped ] &&
+	    logline A "Q${tag}ACC: store-error on_error=accept rule=t-onerr-accept stage=envrcpt"
+	logline A "Q${tag}TF: tempfail rule=t-onerr-tempfail stage=envrcpt .* reply=\"451 4\.3\.0 Temporary policy failure, try again later\"$"
+	logline A "Q${tag}MEM: tempfail rule=t-onerr-memory stage=envrcpt .* to=<r3@example\.net> user=$mem reply=\"450 4\.7\.1 Slow down, $mem\"$"
+}
+# wait_up INSTANCE N: traffic until the Nth "store: redis up" (bounded).
+wait_up() {
+	local i
+	for ((i = 0; i < 80; i++)); do
+		[ "$(grep -c 'store: redis up' "$TMP/$1/log")" -ge "$2" ] && return 0
+		QUIET=1 mt "$1" probe c QPROBE 34
+		sleep 0.5
+	done
+	detail "warden $1: no \"store: redis up\" #$2 within 40 s"
+	return 1
+}
+
+"$HERE/redisctl.sh" stop "$TMP" "$RP"
+outage_checks stopped
+count A "store: redis down:" 1
+result "e2e: redis stopped: on_error accept -> continue, tempfail -> 451 4.3.0, memory -> local 2/1m; each transaction < 2 s; one down line"
+
+redis_start "$RP" --unixsocketperm 777 || detail "redis-server did not restart"
+wait_up A 1
+mt A shared2 ccc QSH4
+mt B shared2 y QSH5
+count A "store: redis up" 1
+result "e2e: redis restarted: A recovers without a restart (one up line), counters shared again (4th RCPT on B refused)"
+
+kill -STOP "$(redis_pid "$RP")"
+outage_checks paused
+count A "store: redis down:" 2
+kill -CONT "$(redis_pid "$RP")"
+result "e2e: redis paused (SIGSTOP): the same on_error answers, each transaction < 2 s"
+wait_up A 2
+mt A shared2 y QSH6
+result "e2e: SIGCONT: A recovers, shared counter still there (5th RCPT refused)"
+
+from=$(stat -c %s "$TMP/A/log")
+kill -USR1 "${PID[A]}"
+for ((i = 0; i < 50; i++)); do
+	tail -c +"$((from + 1))" "$TMP/A/log" | grep -q 'stats: rule=t-onerr-memory' && break
+	sleep 0.1
+done
+line=$(tail -c +"$((from + 1))" "$TMP/A/log" | grep 'stats: uptime=')
+echo "# A: ${line#*stats: }"
+[[ $line =~ store_errors=[1-9][0-9]*\  ]] || detail "no store_errors > 0: $line"
+# mem: 3 RCPTs, mem2: 3 RCPTs, each charged to the fallback store
+[[ $line =~ store_fallbacks=6\  ]] || detail "want store_fallbacks=6: $line"
+result "e2e: stats line: store_errors > 0, store_fallbacks = 6 (on_error=memory charges)"
+
+for n in A B; do
+	stop_pid "${PID[$n]}" 10
+	[ "$STOP_RC" -eq 0 ] || detail "warden $n exited $STOP_RC"
+	PID[$n]=
+	grep -q 'stop: warden exiting' "$TMP/$n/log" || detail "log $n: no stop line"
+done
+if grep -E -q "$SAN_RE" "$TMP/A/log" "$TMP/B/log"; then
+	detail "sanitizer report:"
+	grep -E -h -A10 "$SAN_RE" "$TMP/A/log" "$TMP/B/log" | head -30 >>"$DETAILS"
+fi
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "e2e: SIGTERM: both stop cleanly (exit 0, no sanitizer report)"
+
+echo "1..$N"
+[ $FAILED -eq 0 ]
