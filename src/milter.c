@@ -57,7 +57,6 @@ struct snap {
 struct conn {
 	struct snap	*snap;
 	struct sess	s;
-	struct engine_result res;
 	unsigned long	noreply;	/* SMFIP_NR_* the MTA agreed to */
 };
 
@@ -361,7 +360,12 @@ stage_noreply(enum stage stage)
 static sfsistat
 eval(SMFICTX *ctx, struct conn *c, enum stage stage)
 {
-	struct engine_result *res = &c->res;
+	/*
+	 * The result (24 kB: reply and key buffers) lives on the callback's
+	 * stack, not in the connection: an idle session then costs only
+	 * its struct sess (DESIGN targets a few kB per open session).
+	 */
+	struct engine_result rbuf, *res = &rbuf;
 
 	engine_eval(&D.ctx, c->snap->cfg->rs, &c->s, stage, now_ns(), res);
 	switch (res->action) {
@@ -638,10 +642,12 @@ x_eom(SMFICTX *ctx)
 				log_warning("%s: cannot add header %s (rule %s)",
 				    c->s.queue_id, c->s.tags[i].hdr_name,
 				    c->s.tags[i].rule->name);
-		if (c->res.action == ACTION_QUARANTINE &&
-		    smfi_quarantine(ctx, c->res.rule->name) != MI_SUCCESS)
+		/* The engine applies a flagged quarantine at eom unless
+		 * the message was refused or discarded, as rc says here. */
+		if (c->s.quarantine != NULL && smfi_quarantine(ctx,
+		    c->s.quarantine->name) != MI_SUCCESS)
 			log_warning("%s: quarantine refused by the MTA (rule "
-			    "%s)", c->s.queue_id, c->res.rule->name);
+			    "%s)", c->s.queue_id, c->s.quarantine->name);
 	}
 	sess_reset_msg(&c->s);
 	return rc;
