@@ -409,8 +409,9 @@ lint(struct rep *rp, const struct reply *r, const struct head *h)
 	 * other codes give Postfix's own 554 (5xx) or 220 (4xx) greeting
 	 * and the reply, text included, to MAIL FROM and later commands.
 	 * At helo a 421 answers the HELO itself and closes; other codes
-	 * leave HELO at 250 and apply from MAIL FROM on, while Sendmail
-	 * refuses the HELO itself.
+	 * leave HELO at 250 and apply from MAIL FROM on. Sendmail 8.17
+	 * (tests/mta/sendmail.sh) does the same at helo, and at connect
+	 * uses neither the code nor the text of a non-421 reply.
 	 */
 	if (ctx->stage == STAGE_CONNECT && r->npieces > 0 && r->code == 421)
 		REP_WARN(rp, "reply: custom text at stage connect is never "
@@ -423,9 +424,9 @@ lint(struct rep *rp, const struct reply *r, const struct head *h)
 		    "this reply from MAIL FROM on; Sendmail does not show it",
 		    first == 5 ? "554" : "220");
 	else if (ctx->stage == STAGE_HELO && r->code != 421)
-		REP_WARN(rp, "reply: at stage helo Postfix still answers the "
-		    "HELO with 250 and applies this reply from MAIL FROM on, "
-		    "while Sendmail refuses the HELO itself");
+		REP_WARN(rp, "reply: at stage helo Postfix and Sendmail still "
+		    "answer the HELO with 250 and apply this reply from MAIL "
+		    "FROM on");
 	if (!h->code_ok)
 		return;
 	if (ctx->action == ACTION_REJECT && first != 5)
