@@ -96,7 +96,8 @@ main(int argc, char **argv)
 	}
 	/* exit 0 no problem, 1 problems, 2 usage, 3 unreachable (§8) */
 	if (strcmp(cmd, "probe") == 0)
-		return probe_main(argc - 2, argv + 2, mono_ms, stdout, stderr);
+		return probe_main(argc - 2, argv + 2, mono_ms, time(NULL),
+		    stdout, stderr);
 	if ((i = conf_opt(argc, argv, 2, &conf)) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;

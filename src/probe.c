@@ -1,8 +1,8 @@
 /*
  * probe.c - `warden probe`: audit a live MTA from outside (DESIGN.md §4a,
  * §8): banner, EHLO, STARTTLS (OpenSSL), AUTH before/after TLS, VRFY,
- * EXPN, a test MAIL/RCPT ended by RSET (never DATA), QUIT; one verdict per
- * step with the exact reply.
+ * EXPN, a test MAIL/RCPT ended by RSET (with --data: DATA and a test
+ * message instead), QUIT; one verdict per step with the exact reply.
  * Owns: the SMTP reply parser, capability reading, verdicts, the client.
  * Not: policy (engine.c). The parser and the verdicts are pure functions
  * on buffers; only the client part below "connection" does I/O.
@@ -298,7 +298,7 @@ probe_caps_diff(const struct probe_caps *a, const struct probe_caps *b,
 /* --- verdicts ------------------------------------------------------------ */
 
 static const char *const verdict_names[PV_COUNT] = {
-	"ok", "warn", "fail"
+	"ok", "warning", "problem"
 };
 
 const char *
@@ -330,13 +330,13 @@ probe_judge_banner(const struct probe_reply *r, struct probe_judgement *j)
 	if (r->code == 220)
 		judge(j, PV_OK, "220: service ready (RFC 5321 4.2.3)");
 	else if (r->code == 554)
-		judge(j, PV_FAIL, "554: no SMTP service here for this client "
-		    "(RFC 5321 3.1)");
+		judge(j, PV_PROBLEM, "554: no SMTP service here for this "
+		    "client (RFC 5321 3.1)");
 	else if (r->code == 421)
-		judge(j, PV_FAIL, "421: service not available, closing "
+		judge(j, PV_PROBLEM, "421: service not available, closing "
 		    "(RFC 5321 3.8)");
 	else
-		judge(j, PV_FAIL, "%d is not a greeting: 220 or 554 "
+		judge(j, PV_PROBLEM, "%d is not a greeting: 220 or 554 "
 		    "(RFC 5321 4.3.2)", r->code);
 }
 
@@ -348,7 +348,7 @@ probe_judge_ehlo(const struct probe_reply *r, struct probe_judgement *j)
 		    "(RFC 5321 4.1.1.1)", r->nlines - 1,
 		    r->nlines == 2 ? "" : "s");
 	else
-		judge(j, PV_FAIL, "EHLO refused with %d: no ESMTP, hence no "
+		judge(j, PV_PROBLEM, "EHLO refused with %d: no ESMTP, hence no "
 		    "STARTTLS or AUTH (RFC 5321 4.1.1.1)", r->code);
 }
 
@@ -386,7 +386,7 @@ probe_judge_auth_offer(const struct probe_caps *c, int tls, int submission,
 		if (c->auth)
 			judge(j, PV_OK, "AUTH %s offered under TLS", m);
 		else if (submission)
-			judge(j, PV_WARN, "no AUTH on a submission port: "
+			judge(j, PV_WARNING, "no AUTH on a submission port: "
 			    "clients cannot authenticate (RFC 6409 4.3)");
 		else
 			judge(j, PV_OK, "no AUTH: fine for a relay/MX port");
@@ -395,12 +395,12 @@ probe_judge_auth_offer(const struct probe_caps *c, int tls, int submission,
 	if (!c->auth)
 		judge(j, PV_OK, "AUTH not offered before TLS");
 	else if (submission || mechs_cleartext(c->mechs))
-		judge(j, PV_FAIL, "AUTH %s offered without TLS: passwords "
+		judge(j, PV_PROBLEM, "AUTH %s offered without TLS: passwords "
 		    "can travel in clear (RFC 4954 4, RFC 8314 3; Postfix: "
 		    "smtpd_tls_auth_only = yes)", m);
 	else
-		judge(j, PV_WARN, "AUTH %s offered without TLS (no cleartext "
-		    "mechanism, RFC 4954 4)", m);
+		judge(j, PV_WARNING, "AUTH %s offered without TLS (no "
+		    "cleartext mechanism, RFC 4954 4)", m);
 }
 
 void
@@ -408,11 +408,11 @@ probe_judge_no_starttls(int submission, int required,
     struct probe_judgement *j)
 {
 	if (submission || required)
-		judge(j, PV_FAIL, "STARTTLS not offered: %s (RFC 3207, "
+		judge(j, PV_PROBLEM, "STARTTLS not offered: %s (RFC 3207, "
 		    "RFC 8314 3)", submission ? "a submission port must "
 		    "encrypt" : "--starttls requires it");
 	else
-		judge(j, PV_WARN, "STARTTLS not offered: mail to this host "
+		judge(j, PV_WARNING, "STARTTLS not offered: mail to this host "
 		    "travels in clear (RFC 3207)");
 }
 
@@ -423,7 +423,7 @@ probe_judge_starttls(const struct probe_reply *r, int submission,
 	if (r->code == 220)
 		judge(j, PV_OK, "220: ready to start TLS (RFC 3207 4)");
 	else
-		judge(j, submission || required ? PV_FAIL : PV_WARN,
+		judge(j, submission || required ? PV_PROBLEM : PV_WARNING,
 		    "STARTTLS advertised but refused with %d (RFC 3207 4)",
 		    r->code);
 }
@@ -432,10 +432,10 @@ void
 probe_judge_tls(int version, int bits, struct probe_judgement *j)
 {
 	if (version < TLS1_2_VERSION)
-		judge(j, PV_WARN, "protocol older than TLS 1.2 (RFC 8996)");
+		judge(j, PV_WARNING, "protocol older than TLS 1.2 (RFC 8996)");
 	else if (bits < 128)
-		judge(j, PV_WARN, "cipher of %d bits, under 128 (RFC 9325 4.2)",
-		    bits);
+		judge(j, PV_WARNING, "cipher of %d bits, under 128 "
+		    "(RFC 9325 4.2)", bits);
 	else
 		judge(j, PV_OK, "TLS 1.2 or later, %d-bit cipher (RFC 9325)",
 		    bits);
@@ -450,7 +450,7 @@ probe_judge_caps_change(const struct probe_caps *before,
 	probe_caps_diff(before, after, d, sizeof(d));
 	log_esc(d, strlen(d), e, sizeof(e));
 	if (after->starttls)
-		judge(j, PV_WARN, "STARTTLS still offered under TLS "
+		judge(j, PV_WARNING, "STARTTLS still offered under TLS "
 		    "(RFC 3207 4.2)%s%s", *e ? ": " : "", e);
 	else
 		judge(j, PV_OK, "capabilities after TLS: %s", *e ? e :
@@ -463,19 +463,19 @@ probe_judge_auth(const struct probe_reply *r, struct probe_judgement *j)
 	if (r->code == 235)
 		judge(j, PV_OK, "235: authenticated (RFC 4954 6)");
 	else if (CLASS(r) == 4)
-		judge(j, PV_WARN, "%d: temporary AUTH failure (RFC 4954 6)",
+		judge(j, PV_WARNING, "%d: temporary AUTH failure (RFC 4954 6)",
 		    r->code);
 	else if (r->code == 535)
-		judge(j, PV_FAIL, "535: credentials refused (RFC 4954 6)");
+		judge(j, PV_PROBLEM, "535: credentials refused (RFC 4954 6)");
 	else
-		judge(j, PV_FAIL, "%d: AUTH failed (RFC 4954 6)", r->code);
+		judge(j, PV_PROBLEM, "%d: AUTH failed (RFC 4954 6)", r->code);
 }
 
 void
 probe_judge_vrfy(const struct probe_reply *r, struct probe_judgement *j)
 {
 	if (r->code == 250 || r->code == 251)
-		judge(j, PV_FAIL, "%d: VRFY confirms addresses, a harvest "
+		judge(j, PV_PROBLEM, "%d: VRFY confirms addresses, a harvest "
 		    "exposure (RFC 5321 7.3; Postfix: disable_vrfy_command = "
 		    "yes)", r->code);
 	else if (CLASS(r) == 2)
@@ -490,10 +490,10 @@ probe_judge_vrfy_unknown(const struct probe_reply *known,
     const struct probe_reply *unknown, struct probe_judgement *j)
 {
 	if (CLASS(known) == 2 && CLASS(unknown) != 2)
-		judge(j, PV_WARN, "%d for the given address, %d for a made-up "
-		    "one: VRFY tells them apart (harvest oracle, RFC 5321 "
-		    "7.3; Postfix: disable_vrfy_command = yes)", known->code,
-		    unknown->code);
+		judge(j, PV_WARNING, "%d for the given address, %d for a "
+		    "made-up one: VRFY tells them apart (harvest oracle, RFC "
+		    "5321 7.3; Postfix: disable_vrfy_command = yes)",
+		    known->code, unknown->code);
 	else if (CLASS(unknown) == 2)
 		judge(j, PV_OK, "%d: same answer as for the given address",
 		    unknown->code);
@@ -506,8 +506,8 @@ void
 probe_judge_expn(const struct probe_reply *r, struct probe_judgement *j)
 {
 	if (r->code == 250 || r->code == 251)
-		judge(j, PV_FAIL, "%d: EXPN expands lists, a harvest exposure "
-		    "(RFC 5321 7.3)", r->code);
+		judge(j, PV_PROBLEM, "%d: EXPN expands lists, a harvest "
+		    "exposure (RFC 5321 7.3)", r->code);
 	else if (CLASS(r) == 2)
 		judge(j, PV_OK, "%d: no expansion given (RFC 5321 3.5.3)",
 		    r->code);
@@ -523,7 +523,7 @@ probe_judge_mail(const struct probe_reply *r, struct probe_judgement *j)
 	else if (r->code == 530)
 		judge(j, PV_OK, "530: MAIL needs AUTH (RFC 4954 6)");
 	else
-		judge(j, PV_WARN, "%d: sender refused, no RCPT tested",
+		judge(j, PV_WARNING, "%d: sender refused, no RCPT tested",
 		    r->code);
 }
 
@@ -533,7 +533,7 @@ probe_judge_rcpt(const struct probe_reply *r, struct probe_judgement *j)
 	if (CLASS(r) == 2)
 		judge(j, PV_OK, "%d: recipient accepted", r->code);
 	else
-		judge(j, PV_WARN, "%d: recipient %s", r->code,
+		judge(j, PV_WARNING, "%d: recipient %s", r->code,
 		    CLASS(r) == 4 ? "deferred" : "refused");
 }
 
@@ -548,9 +548,37 @@ probe_judge_relay(const struct probe_reply *r, int authed,
 		judge(j, PV_OK, "%d: relay allowed after AUTH (RFC 6409)",
 		    r->code);
 	else
-		judge(j, PV_FAIL, "%d: a foreign recipient accepted without "
+		judge(j, PV_PROBLEM, "%d: a foreign recipient accepted without "
 		    "AUTH: open relay, unless this client is trusted (Postfix "
 		    "mynetworks) (RFC 5321 7.1)", r->code);
+}
+
+void
+probe_judge_data(const struct probe_reply *r, struct probe_judgement *j)
+{
+	if (r->code == 354)
+		judge(j, PV_OK, "354: send the message (RFC 5321 4.1.1.4)");
+	else if (CLASS(r) == 4 || CLASS(r) == 5)
+		judge(j, PV_WARNING, "%d: DATA refused, no message sent "
+		    "(RFC 5321 4.1.1.4)", r->code);
+	else
+		judge(j, PV_PROBLEM, "%d to DATA, want 354, 4xx or 5xx "
+		    "(RFC 5321 4.3.2)", r->code);
+}
+
+void
+probe_judge_message(const struct probe_reply *r, struct probe_judgement *j)
+{
+	if (CLASS(r) == 2)
+		judge(j, PV_OK, "%d: test message accepted (RFC 5321 4.1.1.4)",
+		    r->code);
+	else if (CLASS(r) == 4 || CLASS(r) == 5)
+		judge(j, PV_WARNING, "%d: test message %s by the server's "
+		    "policy (RFC 5321 4.2.5)", r->code, CLASS(r) == 4 ?
+		    "deferred" : "refused");
+	else
+		judge(j, PV_PROBLEM, "%d after the end of the data, want 2xx, "
+		    "4xx or 5xx (RFC 5321 4.3.2)", r->code);
 }
 
 void
@@ -560,7 +588,7 @@ probe_judge_expect(const struct probe_reply *r, int want, const char *what,
 	if (r->code == want)
 		judge(j, PV_OK, "%d: %s", r->code, what);
 	else
-		judge(j, PV_WARN, "%d to %s, want %d (RFC 5321 4.3.2)",
+		judge(j, PV_WARNING, "%d to %s, want %d (RFC 5321 4.3.2)",
 		    r->code, what, want);
 }
 
@@ -571,13 +599,113 @@ probe_judge_codes(const struct probe_reply *r, int enhanced,
 	if (j->v != PV_OK)
 		return;
 	if (r->enh_mismatch)
-		judge(j, PV_WARN, "enhanced code %d.%d.%d does not match "
+		judge(j, PV_WARNING, "enhanced code %d.%d.%d does not match "
 		    "%d (RFC 3463 2)", r->enh[0], r->enh[1], r->enh[2],
 		    r->code);
 	else if (enhanced && r->enh[0] < 0 && CLASS(r) != 3)
-		judge(j, PV_WARN, "%d without an enhanced code although "
+		judge(j, PV_WARNING, "%d without an enhanced code although "
 		    "ENHANCEDSTATUSCODES was advertised (RFC 2034 3)",
 		    r->code);
+}
+
+/* --- the --data test message (RFC 5321 4.5.2, RFC 5322 3.6) ------------- */
+
+/* Appends n bytes of s at buf[*o]: 0, or -1 when they do not fit. */
+static int
+put(char *buf, size_t len, size_t *o, const char *s, size_t n)
+{
+	if (len - *o < n)
+		return -1;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	return 0;
+}
+
+size_t
+probe_data_encode(const char *text, size_t textlen, char *buf, size_t len)
+{
+	size_t i, o = 0;
+	int bol = 1;
+
+	for (i = 0; i < textlen; i++) {
+		if (text[i] == '\r' || text[i] == '\n') {
+			if (text[i] == '\r' && i + 1 < textlen &&
+			    text[i + 1] == '\n')
+				i++;
+			if (put(buf, len, &o, "\r\n", 2) < 0)
+				return 0;
+			bol = 1;
+			continue;
+		}
+		/* RFC 5321 4.5.2: a line that starts with '.' gets another */
+		if ((bol && text[i] == '.' && put(buf, len, &o, ".", 1) < 0) ||
+		    put(buf, len, &o, text + i, 1) < 0)
+			return 0;
+		bol = 0;
+	}
+	if ((!bol && put(buf, len, &o, "\r\n", 2) < 0) ||
+	    put(buf, len, &o, ".\r\n", 3) < 0)
+		return 0;
+	return o;
+}
+
+static int
+app(char *buf, size_t len, size_t *o, const char *fmt, ...) PRINTF_LIKE(4, 5);
+
+static int
+app(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, len - *o, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *o)
+		return -1;
+	*o += (size_t)n;
+	return 0;
+}
+
+size_t
+probe_message(char *buf, size_t len, const char *from,
+    const char *const *rcpt, size_t nrcpt, time_t now, const char *tag,
+    const char *domain)
+{
+	static const char *const wday[] = { "Sun", "Mon", "Tue", "Wed",
+	    "Thu", "Fri", "Sat" }, *const mon[] = { "Jan", "Feb", "Mar",
+	    "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char text[8192];
+	struct tm tm;
+	size_t o = 0, i;
+	int bad;
+
+	if (gmtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11)
+		return 0;
+	/* RFC 5322 3.3 date-time, in UTC; one header field a line */
+	bad = app(text, sizeof(text), &o, "Date: %s, %02d %s %04d "
+	    "%02d:%02d:%02d +0000\n", wday[tm.tm_wday], tm.tm_mday,
+	    mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec) < 0;
+	if (*from != '\0')
+		bad |= app(text, sizeof(text), &o, "From: <%s>\n", from) < 0;
+	else
+		bad |= app(text, sizeof(text), &o, "From: warden probe "
+		    "<warden-probe@%s>\n", domain) < 0;
+	if (nrcpt == 0)	/* RFC 5322 3.4: an empty group */
+		bad |= app(text, sizeof(text), &o,
+		    "To: undisclosed-recipients:;\n") < 0;
+	for (i = 0; i < nrcpt; i++)	/* folded: one address a line */
+		bad |= app(text, sizeof(text), &o, "%s<%s>%s", i ? " " :
+		    "To: ", rcpt[i], i + 1 < nrcpt ? ",\n" : "\n") < 0;
+	bad |= app(text, sizeof(text), &o, "Subject: warden probe test\n"
+	    "Message-ID: <warden-probe.%s@%s>\n\n"
+	    "A test message sent by warden probe --data; it can be "
+	    "deleted.\n", tag, domain) < 0;
+	if (bad)
+		return 0;
+	return probe_data_encode(text, o, buf, len);
 }
 
 /* --- options ------------------------------------------------------------- */
@@ -595,6 +723,7 @@ struct probe_opts {
 	char	host[256];
 	char	port[8];
 	int	implicit_tls, require_tls, submission, json, timeout_s;
+	int	data;
 	int	have_auth;
 	char	user[PROBE_CRED_MAX + 1], pass[PROBE_CRED_MAX + 1];
 	const char *from, *helo, *cafile;
@@ -605,10 +734,11 @@ struct probe_opts {
 static const char probe_usage_text[] =
     "usage: warden probe HOST[:PORT] [--starttls | --tls] [--submission]\n"
     "         [--auth USER[:PASS]] [--from ADDR] [--rcpt ADDR]...\n"
-    "         [--helo NAME] [--timeout S] [--cafile FILE] [--json]\n"
+    "         [--helo NAME] [--timeout S] [--cafile FILE] [--data] [--json]\n"
     "PORT defaults to 25 (465 with --tls). --starttls: TLS is required.\n"
     "--auth USER alone reads the password from " PROBE_PASS_ENV ".\n"
-    "--timeout: seconds per step (default 10, at most 300).\n";
+    "--timeout: seconds per step (default 10, at most 300).\n"
+    "--data: send a test message to the accepted --rcpt (else RSET).\n";
 
 static int
 usage_err(FILE *err, const char *fmt, ...) PRINTF_LIKE(2, 3);
@@ -741,6 +871,8 @@ opts_parse(int argc, char **argv, struct probe_opts *o, FILE *err)
 			o->submission = 1;
 		else if (strcmp(argv[i], "--json") == 0)
 			o->json = 1;
+		else if (strcmp(argv[i], "--data") == 0)
+			o->data = 1;
 		else if ((m = opt_val(argc, argv, &i, "--auth", &v)) != 0) {
 			if (m < 0 || auth_parse(v, o) < 0)
 				return usage_err(err, "--auth wants USER:PASS "
@@ -784,6 +916,8 @@ opts_parse(int argc, char **argv, struct probe_opts *o, FILE *err)
 		return usage_err(err, "bad HOST[:PORT]");
 	if (o->implicit_tls && o->require_tls)
 		return usage_err(err, "--starttls or --tls, not both");
+	if (o->data && o->nrcpt == 0)
+		return usage_err(err, "--data needs a --rcpt to send to");
 	if (o->port[0] == '\0')
 		snprintf(o->port, sizeof(o->port), "%s",
 		    o->implicit_tls ? "465" : "25");
@@ -800,6 +934,7 @@ opts_parse(int argc, char **argv, struct probe_opts *o, FILE *err)
 struct probe {
 	const struct probe_opts *o;
 	int64_t	(*now_ms)(void);
+	time_t	wall;		/* start of the run, for the Date header */
 	int64_t	deadline;
 	FILE	*out;
 	int	fd;
@@ -1340,7 +1475,7 @@ emit_ioerr(struct probe *p, const char *step, const char *sent)
 {
 	struct probe_judgement j;
 
-	judge(&j, PV_FAIL, "%s", p->ioerr);
+	judge(&j, PV_PROBLEM, "%s", p->ioerr);
 	emit(p, step, sent, NULL, p->seen[0] ? p->seen : "-", &j);
 	p->seen[0] = '\0';
 	p->alive = 0;
@@ -1352,7 +1487,7 @@ emit_reply(struct probe *p, const char *step, const char *sent,
     const struct probe_reply *r, struct probe_judgement *j)
 {
 	if (r->code == 421) {
-		judge(j, PV_WARN, "421: the server closed the session here; "
+		judge(j, PV_WARNING, "421: the server closed the session here; "
 		    "later steps skipped (RFC 5321 3.8)");
 		p->alive = 0;
 	}
@@ -1363,7 +1498,7 @@ emit_reply(struct probe *p, const char *step, const char *sent,
 /*
  * Sends wire (NULL: nothing, just read) and reads the reply into r.
  * shown is what the table prints (credentials masked). 0, or -1 after a
- * fail row (no reply, malformed, closed, unsolicited data).
+ * problem row (no reply, malformed, closed, unsolicited data).
  */
 static int
 exchange(struct probe *p, const char *step, const char *shown,
@@ -1411,7 +1546,7 @@ step_connect(struct probe *p)
 
 	p->deadline = t0 + (int64_t)p->o->timeout_s * 1000;
 	if (conn_open(p, why, sizeof(why)) < 0) {
-		judge(&j, PV_FAIL, "host unreachable: %s", why);
+		judge(&j, PV_PROBLEM, "host unreachable: %s", why);
 		emit(p, "connect", NULL, NULL, "-", &j);
 		return -1;
 	}
@@ -1461,7 +1596,7 @@ step_cert(struct probe *p)
 	size_t i, o = 0;
 
 	if (c == NULL) {
-		judge(&j, PV_FAIL, "the server sent no certificate");
+		judge(&j, PV_PROBLEM, "the server sent no certificate");
 		emit(p, "certificate", NULL, NULL, "-", &j);
 		return;
 	}
@@ -1479,10 +1614,10 @@ step_cert(struct probe *p)
 		o += (size_t)snprintf(errs + o, sizeof(errs) - o, "%s%s",
 		    i ? "; " : "", X509_verify_cert_error_string(p->verr[i]));
 	if (days < 0 || (days == 0 && secs < 0))
-		judge(&j, PV_WARN, "expired %d days ago%s%s", -days,
+		judge(&j, PV_WARNING, "expired %d days ago%s%s", -days,
 		    *errs ? ": " : "", errs);
 	else if (p->nverr > 0)
-		judge(&j, PV_WARN, "not verified (%s): opportunistic TLS "
+		judge(&j, PV_WARNING, "not verified (%s): opportunistic TLS "
 		    "between MTAs takes it (RFC 7435), clients that verify "
 		    "refuse it", errs);
 	else
@@ -1553,7 +1688,7 @@ step_starttls(struct probe *p)
 	probe_judge_starttls(p->r, sub, req, &j);
 	if (p->r->code == 220 && p->off < p->len) {
 		/* CVE-2011-0411 class: plaintext that would pass as TLS's */
-		judge(&j, PV_FAIL, "%zu bytes after the 220, before TLS: "
+		judge(&j, PV_PROBLEM, "%zu bytes after the 220, before TLS: "
 		    "response injection (RFC 3207 5)", p->len - p->off);
 		p->alive = 0;
 	}
@@ -1581,15 +1716,15 @@ step_auth(struct probe *p)
 	size_t ul = strlen(p->o->user), pl = strlen(p->o->pass);
 
 	if (!p->tls) {
-		judge(&j, PV_FAIL, "not sent: no TLS session, and warden probe "
-		    "never sends credentials in clear (RFC 4954 4)");
+		judge(&j, PV_PROBLEM, "not sent: no TLS session, and warden "
+		    "probe never sends credentials in clear (RFC 4954 4)");
 		emit(p, "auth", NULL, NULL, "-", &j);
 		return;
 	}
 	mech = probe_caps_mech(p->cur, "PLAIN") ? "PLAIN" :
 	    probe_caps_mech(p->cur, "LOGIN") ? "LOGIN" : NULL;
 	if (mech == NULL) {
-		judge(&j, PV_FAIL, "no AUTH PLAIN or LOGIN offered");
+		judge(&j, PV_PROBLEM, "no AUTH PLAIN or LOGIN offered");
 		emit(p, "auth", NULL, NULL, p->cur->auth ? "AUTH offered" :
 		    "no AUTH", &j);
 		return;
@@ -1664,32 +1799,124 @@ step_harvest(struct probe *p)
 	emit_reply(p, "expn", cmd, p->r, &j);
 }
 
-/* MAIL, each RCPT, the relay test, RSET: never DATA. */
+/* MAIL FROM into p->r: 0, or -1 when the session is over. */
+static int
+env_mail(struct probe *p, const char *step)
+{
+	struct probe_judgement j;
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", p->o->from);
+	if (exchange(p, step, cmd, cmd, p->r) < 0)
+		return -1;
+	probe_judge_mail(p->r, &j);
+	emit_reply(p, step, cmd, p->r, &j);
+	return p->alive ? 0 : -1;
+}
+
+/* A domain for the test message: the HELO name if a plain one. */
+static const char *
+msg_domain(const struct probe *p)
+{
+	const char *h = p->helo;
+
+	if (*h == '\0' || *h == '.' || strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(h))
+		return "warden-probe.invalid";
+	return h;
+}
+
+/*
+ * --data: DATA, the test message, its final reply (replies in p->r2).
+ * 1 when the transaction is over (final reply read), 0 when DATA was
+ * refused (the envelope stands), -1 when the envelope steps must stop.
+ */
+static int
+step_data(struct probe *p)
+{
+	struct probe_judgement j;
+	char msg[12288], shown[48], tag[40];
+	unsigned char rnd[8] = { 0 };
+	/* The Date header: main.c passes the wall clock. */
+	time_t now = p->wall;
+	size_t n;
+
+	if (exchange(p, "data", "DATA", "DATA", p->r2) < 0)
+		return -1;
+	probe_judge_data(p->r2, &j);
+	if (p->r2->code == 354 && p->off < p->len) {
+		/* RFC 5321 4.3.1: nothing until the end of the data */
+		judge(&j, PV_PROBLEM, "%zu bytes after the 354, before the "
+		    "message (RFC 5321 4.3.1)", p->len - p->off);
+		p->alive = 0;
+	}
+	emit_reply(p, "data", "DATA", p->r2, &j);
+	if (!p->alive || p->r2->code != 354)
+		return p->alive && (CLASS(p->r2) == 4 || CLASS(p->r2) == 5) ?
+		    0 : -1;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		ERR_clear_error();	/* the time keeps it unique enough */
+	snprintf(tag, sizeof(tag), "%lld.%02x%02x%02x%02x%02x%02x%02x%02x",
+	    (long long)now, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+	    rnd[5], rnd[6], rnd[7]);
+	n = probe_message(msg, sizeof(msg), p->o->from, p->o->rcpt,
+	    p->o->nrcpt, now, tag, msg_domain(p));
+	snprintf(shown, sizeof(shown), "(%zu bytes) CRLF.CRLF", n);
+	p->deadline = p->now_ms() + (int64_t)p->o->timeout_s * 1000;
+	if (n == 0) {
+		/* cannot happen with the bounds of the options */
+		snprintf(p->ioerr, sizeof(p->ioerr), "test message too long");
+		emit_ioerr(p, "message", shown);
+		return -1;
+	}
+	if (conn_write(p, msg, n) < 0 || read_reply(p, p->r2) < 0) {
+		emit_ioerr(p, "message", shown);
+		return -1;
+	}
+	probe_judge_message(p->r2, &j);
+	emit_reply(p, "message", shown, p->r2, &j);
+	return p->alive ? 1 : -1;
+}
+
+/*
+ * MAIL, each RCPT, with --data DATA and the test message, the relay test
+ * (in a transaction of its own after a message), RSET.
+ */
 static void
 step_envelope(struct probe *p)
 {
 	struct probe_judgement j;
 	char cmd[300];
-	size_t i;
+	size_t i, accepted = 0;
+	int rc;
 
-	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", p->o->from);
-	if (exchange(p, "mail", cmd, cmd, p->r) < 0)
+	if (env_mail(p, "mail") < 0)
 		return;
-	probe_judge_mail(p->r, &j);
-	emit_reply(p, "mail", cmd, p->r, &j);
-	for (i = 0; p->alive && p->r->code / 100 == 2 && i <= p->o->nrcpt;
-	    i++) {
-		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", i < p->o->nrcpt ?
-		    p->o->rcpt[i] : PROBE_RELAY_RCPT);
-		if (exchange(p, i < p->o->nrcpt ? "rcpt" : "relay", cmd, cmd,
-		    p->r2) < 0)
+	for (i = 0; CLASS(p->r) == 2 && i < p->o->nrcpt; i++) {
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", p->o->rcpt[i]);
+		if (exchange(p, "rcpt", cmd, cmd, p->r2) < 0)
 			return;
-		if (i < p->o->nrcpt)
-			probe_judge_rcpt(p->r2, &j);
-		else
-			probe_judge_relay(p->r2, p->authed, &j);
-		emit_reply(p, i < p->o->nrcpt ? "rcpt" : "relay", cmd, p->r2,
-		    &j);
+		probe_judge_rcpt(p->r2, &j);
+		emit_reply(p, "rcpt", cmd, p->r2, &j);
+		if (!p->alive)
+			return;
+		accepted += CLASS(p->r2) == 2;
+	}
+	if (p->o->data && CLASS(p->r) == 2) {
+		if (accepted == 0) {
+			judge(&j, PV_WARNING, "not sent: no --rcpt accepted");
+			emit(p, "data", NULL, NULL, "-", &j);
+		} else if ((rc = step_data(p)) < 0)
+			return;
+		else if (rc == 1 && env_mail(p, "relay-mail") < 0)
+			return;
+	}
+	if (CLASS(p->r) == 2) {
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", PROBE_RELAY_RCPT);
+		if (exchange(p, "relay", cmd, cmd, p->r2) < 0)
+			return;
+		probe_judge_relay(p->r2, p->authed, &j);
+		emit_reply(p, "relay", cmd, p->r2, &j);
 	}
 	if (!p->alive || exchange(p, "rset", "RSET", "RSET", p->r) < 0)
 		return;
@@ -1735,8 +1962,8 @@ quit:
 }
 
 int
-probe_main(int argc, char **argv, int64_t (*now_ms)(void), FILE *out,
-    FILE *err)
+probe_main(int argc, char **argv, int64_t (*now_ms)(void), time_t wall,
+    FILE *out, FILE *err)
 {
 	struct probe_opts o;
 	struct probe p;
@@ -1752,6 +1979,7 @@ probe_main(int argc, char **argv, int64_t (*now_ms)(void), FILE *out,
 	memset(&p, 0, sizeof(p));
 	p.o = &o;
 	p.now_ms = now_ms;
+	p.wall = wall;
 	p.out = out;
 	p.fd = -1;
 	p.r = malloc(sizeof(*p.r));
@@ -1779,16 +2007,17 @@ probe_main(int argc, char **argv, int64_t (*now_ms)(void), FILE *out,
 	}
 	probe_session(&p);
 	conn_close(&p);
-	rc = !p.reached ? 3 : p.count[PV_FAIL] > 0 ? 1 : 0;
+	rc = !p.reached ? 3 : p.count[PV_PROBLEM] > 0 ? 1 : 0;
 	if (o.json)
-		fprintf(out, "\n  ], \"summary\": {\"ok\": %d, \"warn\": %d, "
-		    "\"fail\": %d}, \"exit\": %d}\n", p.count[PV_OK],
-		    p.count[PV_WARN], p.count[PV_FAIL], rc);
+		fprintf(out, "\n  ], \"summary\": {\"ok\": %d, "
+		    "\"warning\": %d, \"problem\": %d}, \"exit\": %d}\n",
+		    p.count[PV_OK],
+		    p.count[PV_WARNING], p.count[PV_PROBLEM], rc);
 	else
-		fprintf(out, "summary: %d ok, %d warn, %d fail: %s (exit %d)\n",
-		    p.count[PV_OK], p.count[PV_WARN], p.count[PV_FAIL],
-		    rc == 3 ? "host unreachable" : rc == 1 ?
-		    "problems found" : "no problem found", rc);
+		fprintf(out, "summary: %d ok, %d warning, %d problem: %s "
+		    "(exit %d)\n", p.count[PV_OK], p.count[PV_WARNING],
+		    p.count[PV_PROBLEM], rc == 3 ? "host unreachable" :
+		    rc == 1 ? "problems found" : "no problem found", rc);
 out:
 	free(p.r);
 	free(p.r2);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -81,8 +82,8 @@ void	probe_caps_diff(const struct probe_caps *before,
 
 enum probe_verdict {
 	PV_OK,
-	PV_WARN,
-	PV_FAIL,
+	PV_WARNING,
+	PV_PROBLEM,
 	PV_COUNT
 };
 
@@ -121,24 +122,51 @@ void	probe_judge_mail(const struct probe_reply *, struct probe_judgement *);
 void	probe_judge_rcpt(const struct probe_reply *, struct probe_judgement *);
 void	probe_judge_relay(const struct probe_reply *, int authed,
 	    struct probe_judgement *);
+/* --data: the reply to DATA (354 wanted) and the final reply. */
+void	probe_judge_data(const struct probe_reply *,
+	    struct probe_judgement *);
+void	probe_judge_message(const struct probe_reply *,
+	    struct probe_judgement *);
 /* RSET, QUIT and the like: want is the expected code. */
 void	probe_judge_expect(const struct probe_reply *, int want,
 	    const char *what, struct probe_judgement *);
 /*
  * Checks every judged reply shares: an enhanced code whose class differs
  * from the reply's (RFC 3463 2), none although ENHANCEDSTATUSCODES was
- * advertised (RFC 2034 3). Turns an ok into warn, never lowers a verdict.
+ * advertised (RFC 2034 3). Turns an ok into a warning, never lowers a verdict.
  */
 void	probe_judge_codes(const struct probe_reply *, int enhanced_advertised,
 	    struct probe_judgement *);
 
 /*
+ * text (lines ended by CRLF, LF or a lone CR; the last may lack one) as
+ * the DATA phase sends it (RFC 5321 4.5.2, 2.3.8): CRLF line ends, a
+ * leading '.' doubled, ended by CRLF "." CRLF. Returns the length written
+ * to buf (not NUL-terminated), or 0 when it does not fit in len.
+ */
+size_t	probe_data_encode(const char *text, size_t textlen, char *buf,
+	    size_t len) WARN_UNUSED;
+
+/*
+ * The --data test message (RFC 5322 3.6: Date, From, To, Subject "warden
+ * probe test", Message-ID, a one-line body), encoded as above. from: the
+ * envelope sender ("" for <>), rcpt: the To addresses, now: the Date (UTC),
+ * tag: a token that makes the Message-ID unique, domain: its right side
+ * and the From domain without a sender. Returns the length, or 0 when it
+ * does not fit.
+ */
+size_t	probe_message(char *buf, size_t len, const char *from,
+	    const char *const *rcpt, size_t nrcpt, time_t now, const char *tag,
+	    const char *domain) WARN_UNUSED;
+
+/*
  * `warden probe HOST[:PORT] [options]`. now_ms is a monotonic clock in
- * milliseconds (deadlines). Prints the table (or JSON) on out, usage and
+ * milliseconds (deadlines); wall the time of day (the test message's
+ * Date header). Prints the table (or JSON) on out, usage and
  * argument errors on err. Returns the exit code: 0 no problem, 1 problems
  * found, 2 usage error, 3 host unreachable.
  */
-int	probe_main(int argc, char **argv, int64_t (*now_ms)(void), FILE *out,
-	    FILE *err);
+int	probe_main(int argc, char **argv, int64_t (*now_ms)(void),
+	    time_t wall, FILE *out, FILE *err);
 
 #endif

@@ -5,9 +5,11 @@ own 127.0.0.1 port, one thread per connection, and writes "ready" to
 stdout once all are bound. Every line a client sends is appended to
 LOGDIR/MODE.log, so tests can assert what was (never) sent. The process
 ends by itself after LIFETIME seconds; the test stops it by PID before.
+LOGDIR/MODE.raw has the same lines with their CR, if any, kept.
 
 Modes: good harvest escape ctrl longline endless garbage codechange
-barelf silent drip stallehlo close busy inject tlsjunk authclear."""
+barelf silent drip stallehlo close busy inject tlsjunk authclear
+datagood datastall datagarbage dataearly."""
 import os
 import socket
 import sys
@@ -49,6 +51,8 @@ def lines_of(conn, log):
         buf += data
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
+            with open(log[:-4] + ".raw", "ab") as f:
+                f.write(line + b"\n")
             line = line.rstrip(b"\r")
             with open(log, "ab") as f:
                 f.write(line + b"\n")
@@ -77,6 +81,35 @@ def dialogue(conn, log, banner, ehlo=EHLO, replies=None, on=None):
                 return
         else:
             conn.sendall(b"500 5.5.2 Error: command not recognized\r\n")
+
+
+def data_dialogue(conn, log, after354):
+    """Accepts MAIL and every RCPT but the relay test; DATA gets 354, then
+    after354(conn, lines) runs and says whether the dialogue goes on."""
+    conn.sendall(b"220 fake.example ESMTP\r\n")
+    lines = lines_of(conn, log)
+    for line in lines:
+        verb = line.split(b" ", 1)[0].upper()
+        if verb == b"EHLO":
+            conn.sendall(multi(b"250", EHLO))
+        elif verb == b"RCPT" and b"warden-probe.example" not in line:
+            conn.sendall(b"250 2.1.5 Ok\r\n")
+        elif verb == b"DATA":
+            conn.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            if not after354(conn, lines):
+                return
+        elif verb in GOOD:
+            conn.sendall(GOOD[verb] + b"\r\n")
+            if verb == b"QUIT":
+                return
+
+
+def to_dot(lines):
+    """Reads the message up to its "." line."""
+    for line in lines:
+        if line == b".":
+            return True
+    return False
 
 
 def forever(conn, data, pause):
@@ -151,6 +184,36 @@ def serve(mode, conn, log):
             c.sendall(b"this is not a TLS record\r\n")
         dialogue(conn, log, banner, ehlo=EHLO + [b"STARTTLS"],
                  on={b"STARTTLS": junk})
+    elif mode == "datagood":
+        def queued(c, lines):
+            if to_dot(lines):
+                c.sendall(b"250 2.0.0 Ok: queued as 4FAKE1\r\n")
+                return True
+            return False
+        data_dialogue(conn, log, queued)
+    elif mode == "datastall":
+        data_dialogue(conn, log, lambda c, lines: hold(c))
+    elif mode == "datagarbage":
+        def junk(c, lines):
+            if to_dot(lines):
+                c.sendall(b"\x16\x03\x01garbage\x00\xff\r\n")
+                hold(c)
+            return False
+        data_dialogue(conn, log, junk)
+    elif mode == "dataearly":
+        conn.sendall(b"220 fake.example ESMTP\r\n")
+        for line in lines_of(conn, log):
+            verb = line.split(b" ", 1)[0].upper()
+            if verb == b"EHLO":
+                conn.sendall(multi(b"250", EHLO))
+            elif verb == b"DATA":
+                conn.sendall(b"354 go ahead\r\n250 2.0.0 queued early\r\n")
+            elif verb == b"RCPT":
+                conn.sendall(b"250 2.1.5 Ok\r\n")
+            elif verb in GOOD:
+                conn.sendall(GOOD[verb] + b"\r\n")
+                if verb == b"QUIT":
+                    return
     elif mode == "authclear":
         dialogue(conn, log, banner, ehlo=EHLO + [b"AUTH PLAIN LOGIN"])
 

@@ -403,27 +403,27 @@ test_judge_replies(void **state)
 {
 	static const struct vcase banner[] = {
 		{ "220 mx ESMTP\r\n", PV_OK, "service ready" },
-		{ "554 5.7.1 go away\r\n", PV_FAIL, "554" },
-		{ "421 4.3.2 busy\r\n", PV_FAIL, "421" },
-		{ "250 hello\r\n", PV_FAIL, "not a greeting" },
+		{ "554 5.7.1 go away\r\n", PV_PROBLEM, "554" },
+		{ "421 4.3.2 busy\r\n", PV_PROBLEM, "421" },
+		{ "250 hello\r\n", PV_PROBLEM, "not a greeting" },
 	}, ehlo[] = {
 		{ "250-mx\r\n250 STARTTLS\r\n", PV_OK, "1 extension " },
-		{ "502 5.5.1 no\r\n", PV_FAIL, "EHLO refused with 502" },
+		{ "502 5.5.1 no\r\n", PV_PROBLEM, "EHLO refused with 502" },
 	}, auth[] = {
 		{ "235 2.7.0 Authentication successful\r\n", PV_OK, "235" },
-		{ "535 5.7.8 Authentication failed\r\n", PV_FAIL, "535" },
-		{ "454 4.7.0 Temporary failure\r\n", PV_WARN, "temporary" },
-		{ "504 5.5.4 Unrecognized mechanism\r\n", PV_FAIL, "504" },
-		{ "334 VXNlcm5hbWU6\r\n", PV_FAIL, "334" },
+		{ "535 5.7.8 Authentication failed\r\n", PV_PROBLEM, "535" },
+		{ "454 4.7.0 Temporary failure\r\n", PV_WARNING, "temporary" },
+		{ "504 5.5.4 Unrecognized mechanism\r\n", PV_PROBLEM, "504" },
+		{ "334 VXNlcm5hbWU6\r\n", PV_PROBLEM, "334" },
 	}, vrfy[] = {
-		{ "250 2.1.5 John <john@x>\r\n", PV_FAIL, "harvest" },
-		{ "251 2.1.5 forwarded\r\n", PV_FAIL, "harvest" },
+		{ "250 2.1.5 John <john@x>\r\n", PV_PROBLEM, "harvest" },
+		{ "251 2.1.5 forwarded\r\n", PV_PROBLEM, "harvest" },
 		{ "252 2.0.0 john\r\n", PV_OK, "cannot verify" },
 		{ "502 5.5.1 VRFY command is disabled\r\n", PV_OK, "refused" },
 		{ "550 5.1.1 unknown\r\n", PV_OK, "refused" },
 		{ "454 4.7.1 Relay access denied\r\n", PV_OK, "refused" },
 	}, expn[] = {
-		{ "250-2.1.5 <a@x>\r\n250 2.1.5 <b@x>\r\n", PV_FAIL,
+		{ "250-2.1.5 <a@x>\r\n250 2.1.5 <b@x>\r\n", PV_PROBLEM,
 		    "harvest" },
 		{ "252 2.0.0 no\r\n", PV_OK, "no expansion" },
 		{ "500 5.5.2 Error: command not recognized\r\n", PV_OK,
@@ -433,12 +433,26 @@ test_judge_replies(void **state)
 		{ "250 2.1.0 Ok\r\n", PV_OK, "accepted" },
 		{ "530 5.7.0 Authentication required\r\n", PV_OK,
 		    "needs AUTH" },
-		{ "553 5.7.1 Sender not owned\r\n", PV_WARN, "refused" },
-		{ "451 4.3.0 try later\r\n", PV_WARN, "refused" },
+		{ "553 5.7.1 Sender not owned\r\n", PV_WARNING, "refused" },
+		{ "451 4.3.0 try later\r\n", PV_WARNING, "refused" },
 	}, rcpt[] = {
 		{ "250 2.1.5 Ok\r\n", PV_OK, "accepted" },
-		{ "550 5.1.1 unknown\r\n", PV_WARN, "refused" },
-		{ "450 4.7.1 later\r\n", PV_WARN, "deferred" },
+		{ "550 5.1.1 unknown\r\n", PV_WARNING, "refused" },
+		{ "450 4.7.1 later\r\n", PV_WARNING, "deferred" },
+	}, data[] = {
+		/* RFC 5321 4.3.2: DATA -> 354 or 450 451 452 503 550 554 */
+		{ "354 End data with <CR><LF>.<CR><LF>\r\n", PV_OK, "354" },
+		{ "554 5.5.1 Error: no valid recipients\r\n", PV_WARNING,
+		    "DATA refused" },
+		{ "451 4.3.0 try later\r\n", PV_WARNING, "DATA refused" },
+		{ "250 2.0.0 Ok\r\n", PV_PROBLEM, "want 354" },
+	}, message[] = {
+		{ "250 2.0.0 Ok: queued as 4F1\r\n", PV_OK, "accepted" },
+		/* a policy refusal is information, not a broken server */
+		{ "550 5.7.1 Message content rejected\r\n", PV_WARNING,
+		    "refused" },
+		{ "451 4.7.1 greylisted\r\n", PV_WARNING, "deferred" },
+		{ "354 again\r\n", PV_PROBLEM, "want 2xx" },
 	};
 	int bad = 0;
 
@@ -450,6 +464,9 @@ test_judge_replies(void **state)
 	bad += run_vcases("expn", probe_judge_expn, expn, NELEM(expn));
 	bad += run_vcases("mail", probe_judge_mail, mail, NELEM(mail));
 	bad += run_vcases("rcpt", probe_judge_rcpt, rcpt, NELEM(rcpt));
+	bad += run_vcases("data", probe_judge_data, data, NELEM(data));
+	bad += run_vcases("message", probe_judge_message, message,
+	    NELEM(message));
 	if (bad)
 		fail_msg("%d verdict case(s) failed", bad);
 }
@@ -464,21 +481,21 @@ test_judge_auth_offer(void **state)
 		const char	*why;
 	} c[] = {
 		/* RFC 4954 4: no cleartext password mechanisms without TLS */
-		{ "250-x\r\n250 AUTH PLAIN LOGIN\r\n", 0, 0, PV_FAIL,
+		{ "250-x\r\n250 AUTH PLAIN LOGIN\r\n", 0, 0, PV_PROBLEM,
 		    "AUTH PLAIN LOGIN offered without TLS" },
-		{ "250-x\r\n250 AUTH PLAIN LOGIN\r\n", 0, 1, PV_FAIL,
+		{ "250-x\r\n250 AUTH PLAIN LOGIN\r\n", 0, 1, PV_PROBLEM,
 		    "without TLS" },
-		{ "250-x\r\n250 AUTH CRAM-MD5 SCRAM-SHA-256\r\n", 0, 0, PV_WARN,
-		    "no cleartext" },
+		{ "250-x\r\n250 AUTH CRAM-MD5 SCRAM-SHA-256\r\n", 0, 0,
+		    PV_WARNING, "no cleartext" },
 		/* RFC 8314 3 / 6409: submission encrypts before any AUTH */
-		{ "250-x\r\n250 AUTH CRAM-MD5\r\n", 0, 1, PV_FAIL,
+		{ "250-x\r\n250 AUTH CRAM-MD5\r\n", 0, 1, PV_PROBLEM,
 		    "without TLS" },
 		/* a bearer token is a password in clear too */
-		{ "250-x\r\n250 AUTH XOAUTH2\r\n", 0, 0, PV_FAIL,
+		{ "250-x\r\n250 AUTH XOAUTH2\r\n", 0, 0, PV_PROBLEM,
 		    "without TLS" },
 		{ "250-x\r\n250 STARTTLS\r\n", 0, 1, PV_OK, "not offered" },
 		{ "250-x\r\n250 AUTH PLAIN\r\n", 1, 1, PV_OK, "under TLS" },
-		{ "250-x\r\n250 SIZE 1\r\n", 1, 1, PV_WARN, "RFC 6409" },
+		{ "250-x\r\n250 SIZE 1\r\n", 1, 1, PV_WARNING, "RFC 6409" },
 		{ "250-x\r\n250 SIZE 1\r\n", 1, 0, PV_OK, "MX" },
 	};
 	struct probe_judgement j;
@@ -515,29 +532,29 @@ test_judge_tls_steps(void **state)
 
 	(void)state;
 	probe_judge_no_starttls(0, 0, &j);
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	probe_judge_no_starttls(1, 0, &j);
-	assert_int_equal(j.v, PV_FAIL);
+	assert_int_equal(j.v, PV_PROBLEM);
 	assert_non_null(strstr(j.why, "submission"));
 	probe_judge_no_starttls(0, 1, &j);
-	assert_int_equal(j.v, PV_FAIL);
+	assert_int_equal(j.v, PV_PROBLEM);
 	assert_non_null(strstr(j.why, "--starttls"));
 
 	probe_judge_starttls(ok, 1, 1, &j);
 	assert_int_equal(j.v, PV_OK);
 	probe_judge_starttls(no, 0, 0, &j);
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	probe_judge_starttls(no, 1, 0, &j);
-	assert_int_equal(j.v, PV_FAIL);
+	assert_int_equal(j.v, PV_PROBLEM);
 
 	probe_judge_tls(TLS1_3_VERSION, 256, &j);
 	assert_int_equal(j.v, PV_OK);
 	probe_judge_tls(TLS1_2_VERSION, 128, &j);
 	assert_int_equal(j.v, PV_OK);
 	probe_judge_tls(TLS1_1_VERSION, 256, &j);	/* RFC 8996 */
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	probe_judge_tls(TLS1_2_VERSION, 56, &j);
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 
 	assert_int_equal(probe_caps_parse(a, &ca), 0);
 	assert_int_equal(probe_caps_parse(b, &cb), 0);
@@ -546,7 +563,7 @@ test_judge_tls_steps(void **state)
 	assert_non_null(strstr(j.why, "+AUTH -STARTTLS"));
 	/* RFC 3207 4.2: no STARTTLS once TLS is on */
 	probe_judge_caps_change(&ca, &ca, &j);
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	free(ok);
 	free(no);
 	free(a);
@@ -562,8 +579,8 @@ test_judge_pairs(void **state)
 	} vu[] = {
 		/* Postfix with VRFY on: 252 for a valid, 550 for others */
 		{ "252 2.0.0 a@x\r\n", "550 5.1.1 <b@x>: User unknown\r\n",
-		    PV_WARN },
-		{ "250 2.1.5 a@x\r\n", "550 5.1.1 unknown\r\n", PV_WARN },
+		    PV_WARNING },
+		{ "250 2.1.5 a@x\r\n", "550 5.1.1 unknown\r\n", PV_WARNING },
 		{ "252 2.0.0 a@x\r\n", "252 2.0.0 b@x\r\n", PV_OK },
 		{ "502 5.5.1 VRFY command is disabled\r\n",
 		    "502 5.5.1 VRFY command is disabled\r\n", PV_OK },
@@ -574,7 +591,7 @@ test_judge_pairs(void **state)
 		int		authed;
 		enum probe_verdict want;
 	} relay[] = {
-		{ "250 2.1.5 Ok\r\n", 0, PV_FAIL },
+		{ "250 2.1.5 Ok\r\n", 0, PV_PROBLEM },
 		{ "250 2.1.5 Ok\r\n", 1, PV_OK },
 		{ "454 4.7.1 Relay access denied\r\n", 0, PV_OK },
 		{ "554 5.7.1 Relay access denied\r\n", 0, PV_OK },
@@ -606,7 +623,7 @@ test_judge_pairs(void **state)
 	probe_judge_expect(k, 221, "closing", &j);
 	assert_int_equal(j.v, PV_OK);
 	probe_judge_expect(k, 250, "reset", &j);
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	free(k);
 }
 
@@ -622,11 +639,11 @@ test_judge_codes(void **state)
 	(void)state;
 	j.v = PV_OK;
 	probe_judge_codes(mis, 0, &j);		/* RFC 3463 2 */
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	assert_non_null(strstr(j.why, "4.7.1 does not match 550"));
 	j.v = PV_OK;
 	probe_judge_codes(none, 1, &j);		/* RFC 2034 3 */
-	assert_int_equal(j.v, PV_WARN);
+	assert_int_equal(j.v, PV_WARNING);
 	j.v = PV_OK;
 	probe_judge_codes(none, 0, &j);
 	assert_int_equal(j.v, PV_OK);
@@ -637,15 +654,101 @@ test_judge_codes(void **state)
 	probe_judge_codes(good, 1, &j);
 	assert_int_equal(j.v, PV_OK);
 	snprintf(j.why, sizeof(j.why), "kept");
-	j.v = PV_FAIL;				/* never lowered */
+	j.v = PV_PROBLEM;				/* never lowered */
 	probe_judge_codes(mis, 1, &j);
-	assert_int_equal(j.v, PV_FAIL);
+	assert_int_equal(j.v, PV_PROBLEM);
 	assert_string_equal(j.why, "kept");
-	assert_string_equal(probe_verdict_name(PV_WARN), "warn");
+	assert_string_equal(probe_verdict_name(PV_OK), "ok");
+	assert_string_equal(probe_verdict_name(PV_WARNING), "warning");
+	assert_string_equal(probe_verdict_name(PV_PROBLEM), "problem");
 	free(mis);
 	free(none);
 	free(chal);
 	free(good);
+}
+
+/* RFC 5321 4.5.2 transparency and 2.3.8 line ends, by hand. */
+static void
+test_data_encode(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*want;		/* NULL: does not fit */
+		size_t		room;		/* 0: plenty */
+	} c[] = {
+		{ "", ".\r\n", 0 },
+		{ "a", "a\r\n.\r\n", 0 },
+		{ "a\n", "a\r\n.\r\n", 0 },
+		{ "a\r\nb\r\n", "a\r\nb\r\n.\r\n", 0 },
+		{ "a\rb\n", "a\r\nb\r\n.\r\n", 0 },
+		{ "\n\n", "\r\n\r\n.\r\n", 0 },
+		{ ".", "..\r\n.\r\n", 0 },
+		{ ".\n", "..\r\n.\r\n", 0 },
+		{ "a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", 0 },
+		{ "a\r\n..x\r\n", "a\r\n...x\r\n.\r\n", 0 },
+		{ "x.y\n a.\n", "x.y\r\n a.\r\n.\r\n", 0 },
+		{ "a\n.\r\n", "a\r\n..\r\n.\r\n", 0 },
+		{ "ab", "ab\r\n.\r\n", 7 },		/* exactly */
+		{ "ab", NULL, 6 },
+		{ ".", NULL, 5 },
+		{ "", NULL, 2 },
+	};
+	char buf[64];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < NELEM(c); i++) {
+		memset(buf, 'Z', sizeof(buf));
+		n = probe_data_encode(c[i].in, strlen(c[i].in), buf,
+		    c[i].room ? c[i].room : sizeof(buf));
+		if (c[i].want == NULL) {
+			if (n != 0)
+				fail_msg("case %zu: got %zu bytes, want 0", i,
+				    n);
+			continue;
+		}
+		if (n != strlen(c[i].want) || memcmp(buf, c[i].want, n) != 0)
+			fail_msg("case %zu: got \"%.*s\" (%zu), want \"%s\"",
+			    i, (int)n, buf, n, c[i].want);
+		if (c[i].room && n < sizeof(buf) && buf[n] != 'Z')
+			fail_msg("case %zu: wrote past the end", i);
+	}
+}
+
+static void
+test_message(void **state)
+{
+	const char *const rcpt[] = { "a@x.example", "b@y.example" };
+	/* 2024-02-29 23:59:58 UTC, a Thursday (RFC 5322 3.3) */
+	const time_t t = 1709251198;
+	char buf[2048], small[100];
+	size_t n;
+
+	(void)state;
+	n = probe_message(buf, sizeof(buf) - 1, "s@x.example", rcpt, 2, t,
+	    "1.00ff", "mx.example");
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+	    "Date: Thu, 29 Feb 2024 23:59:58 +0000\r\n"
+	    "From: <s@x.example>\r\n"
+	    "To: <a@x.example>,\r\n"
+	    " <b@y.example>\r\n"
+	    "Subject: warden probe test\r\n"
+	    "Message-ID: <warden-probe.1.00ff@mx.example>\r\n"
+	    "\r\n"
+	    "A test message sent by warden probe --data; it can be deleted.\r\n"
+	    ".\r\n");
+	/* the null sender: a From of our own; no recipient: an empty group */
+	n = probe_message(buf, sizeof(buf) - 1, "", rcpt, 0, 0, "t",
+	    "warden-probe.invalid");
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"
+	    "From: warden probe <warden-probe@warden-probe.invalid>\r\n"
+	    "To: undisclosed-recipients:;\r\n"));
+	assert_int_equal(probe_message(small, sizeof(small), "s@x.example",
+	    rcpt, 2, t, "1", "mx.example"), 0);
 }
 
 int
@@ -663,6 +766,8 @@ main(void)
 		cmocka_unit_test(test_judge_tls_steps),
 		cmocka_unit_test(test_judge_pairs),
 		cmocka_unit_test(test_judge_codes),
+		cmocka_unit_test(test_data_encode),
+		cmocka_unit_test(test_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
