@@ -43,54 +43,7 @@ START=$EPOCHREALTIME
 . tests/lib/postfix.sh		# sink_start / sink_stop (smtp-sink)
 . tests/lib/sendmail.sh
 
-N=0 FAILED=0
-tap_ok() { N=$((N + 1)); echo "ok $N - $1"; }
-tap_skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
-tap_fail() {
-	N=$((N + 1)); FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	local l
-	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-
-# --- a test: several checks, one TAP line (as tests/mta/run.sh) -------
-# t_begin NAME; t_* checks...; t_end [FILE...] (shown on failure)
-# T_TODO=WHY before t_end: a known problem. The test still asserts the
-# right behaviour; TAP "# TODO" marks it, and it does not fail the run.
-T_NAME= T_ERR=() T_TODO=
-t_begin() { T_NAME=$1; T_ERR=(); T_TODO=; }
-t_line() {	# t_line FILE LINE: FILE has exactly this line
-	grep -Fxq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected line: $2")
-}
-t_re() {	# t_re FILE ERE: FILE has a line matching ERE
-	grep -Eq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected match: $2")
-}
-t_nore() {	# t_nore FILE ERE: no line matches
-	if grep -Eq -- "$2" "$1" 2>/dev/null; then
-		T_ERR+=("unexpected match: $2" "$(grep -E -- "$2" "$1" | head -3)")
-	fi
-}
-t_eq() { [ "$2" = "$3" ] || T_ERR+=("$1: got '$2', want '$3'"); }
-t_true() { T_ERR+=("$1"); }
-t_end() {
-	local f todo=${T_TODO:+ # TODO $T_TODO}
-	if [ ${#T_ERR[@]} -eq 0 ]; then
-		tap_ok "$T_NAME$todo"
-		return 0
-	fi
-	for f in "$@"; do
-		T_ERR+=("--- $(basename "$f"):")
-		T_ERR+=("$(tail -n 40 "$f" 2>/dev/null | cut -c1-400)")
-	done
-	if [ -n "$todo" ]; then
-		tap_fail "$T_NAME$todo" "${T_ERR[@]}"
-		FAILED=$((FAILED - 1))	# TAP: a TODO failure fails nothing
-		return 1
-	fi
-	tap_fail "$T_NAME" "${T_ERR[@]}"
-	return 1
-}
+. tests/lib/tap.sh
 
 finish() {
 	echo "# sendmail suite: $(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')s"

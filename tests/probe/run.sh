@@ -30,44 +30,8 @@ case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
 . tests/lib/servers.sh
 . tests/lib/postfix.sh
 
-N=0 FAILED=0
-tap_ok() { N=$((N + 1)); echo "ok $N - $1"; }
-tap_skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
-tap_fail() {
-	N=$((N + 1)); FAILED=$((FAILED + 1))
-	echo "not ok $N - $1"
-	shift
-	local l
-	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-T_NAME= T_ERR=()
-t_begin() { T_NAME=$1; T_ERR=(); }
-t_re() { grep -Eq -- "$2" "$1" 2>/dev/null || T_ERR+=("expected match: $2"); }
-t_nore() {
-	if grep -Eq -- "$2" "$1" 2>/dev/null; then
-		T_ERR+=("unexpected match: $2" "$(grep -E -- "$2" "$1" | head -3)")
-	fi
-}
-t_eq() { [ "$2" = "$3" ] || T_ERR+=("$1: got '$2', want '$3'"); }
-t_true() { T_ERR+=("$1"); }
-t_end() {
-	local f
-	if [ ${#T_ERR[@]} -eq 0 ]; then
-		tap_ok "$T_NAME"
-		return 0
-	fi
-	for f in "$@"; do
-		T_ERR+=("--- $(basename "$f"):")
-		T_ERR+=("$(tail -n 60 "$f" 2>/dev/null | cut -c1-300)")
-	done
-	tap_fail "$T_NAME" "${T_ERR[@]}"
-	return 1
-}
-finish() {
-	echo "1..$N"
-	[ "$FAILED" -eq 0 ]
-	exit $?
-}
+T_TAIL=60 T_CUT=300
+. tests/lib/tap.sh
 
 if [ ! -x "$BIN" ]; then
 	tap_fail "warden binary $BIN is executable"
