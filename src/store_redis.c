@@ -174,21 +174,36 @@ rc_digest(const struct store_redis *r, const struct store_req *q,
 	*d1 = siphash24(r->k1, &x, sizeof(x));
 }
 
+/* The slot of q's digest, its lock taken; release with rc_unlock. */
+static struct rd_cached *
+rc_lock(struct store_redis *r, const struct store_req *q, uint64_t *d0,
+    uint64_t *d1)
+{
+	uint32_t slot;
+
+	rc_digest(r, q, d0, d1);
+	slot = (uint32_t)*d0 & r->rcmask;
+	pthread_mutex_lock(&r->rclock[slot % RD_RC_LOCKS]);
+	return &r->rc[slot];
+}
+
+static void
+rc_unlock(struct store_redis *r, const struct rd_cached *e)
+{
+	pthread_mutex_unlock(&r->rclock[(uint32_t)(e - r->rc) % RD_RC_LOCKS]);
+}
+
 static int
 rc_lookup(struct store_redis *r, const struct store_req *q,
     struct store_res *res, int64_t now)
 {
 	struct rd_cached *e;
 	uint64_t d0, d1;
-	uint32_t slot;
 	int hit = 0;
 
 	if (r->rcoff)
 		return 0;
-	rc_digest(r, q, &d0, &d1);
-	slot = (uint32_t)d0 & r->rcmask;
-	e = &r->rc[slot];
-	pthread_mutex_lock(&r->rclock[slot % RD_RC_LOCKS]);
+	e = rc_lock(r, q, &d0, &d1);
 	if (e->d0 == d0 && e->d1 == d1 && e->cost == q->cost &&
 	    e->until > now) {
 		res->err = 0;
@@ -196,7 +211,7 @@ rc_lookup(struct store_redis *r, const struct store_req *q,
 		res->retry_after_ns = e->until - now;
 		hit = 1;
 	}
-	pthread_mutex_unlock(&r->rclock[slot % RD_RC_LOCKS]);
+	rc_unlock(r, e);
 	return hit;
 }
 
@@ -205,17 +220,13 @@ rc_put(struct store_redis *r, const struct store_req *q, int64_t until)
 {
 	struct rd_cached *e;
 	uint64_t d0, d1;
-	uint32_t slot;
 
-	rc_digest(r, q, &d0, &d1);
-	slot = (uint32_t)d0 & r->rcmask;
-	e = &r->rc[slot];
-	pthread_mutex_lock(&r->rclock[slot % RD_RC_LOCKS]);
+	e = rc_lock(r, q, &d0, &d1);
 	e->d0 = d0;
 	e->d1 = d1;
 	e->cost = q->cost;
 	e->until = until;
-	pthread_mutex_unlock(&r->rclock[slot % RD_RC_LOCKS]);
+	rc_unlock(r, e);
 }
 
 /* A refund lowers the TAT: a remembered refusal may no longer hold. */
@@ -224,15 +235,11 @@ rc_drop(struct store_redis *r, const struct store_req *q)
 {
 	struct rd_cached *e;
 	uint64_t d0, d1;
-	uint32_t slot;
 
-	rc_digest(r, q, &d0, &d1);
-	slot = (uint32_t)d0 & r->rcmask;
-	e = &r->rc[slot];
-	pthread_mutex_lock(&r->rclock[slot % RD_RC_LOCKS]);
+	e = rc_lock(r, q, &d0, &d1);
 	if (e->d0 == d0 && e->d1 == d1)
 		e->until = INT64_MIN;
-	pthread_mutex_unlock(&r->rclock[slot % RD_RC_LOCKS]);
+	rc_unlock(r, e);
 }
 
 /* --- the circuit breaker ---------------------------------------------- */
