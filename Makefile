@@ -59,7 +59,7 @@ $(B)/warden: $(DAEMON_OBJ) $(B)/libwarden.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
 endif
 
-$(B)/tests/%: tests/unit/%.c $(B)/libwarden.a tests/unit/testutil.h
+$(B)/tests/%: tests/unit/%.c $(B)/libwarden.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libwarden.a $(LDLIBS) $(CMOCKA_LIBS)
 

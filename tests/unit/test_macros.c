@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "macros.h"
 #include "rules.h"
+#include "tu_rules.h"
 
 #define WANT_INT(row, what, got, want) do {				\
 	long long g_ = (long long)(got), w_ = (long long)(want);	\
@@ -39,77 +40,10 @@ static const char *const ms_names[MS_COUNT] = {
 	"rules = ( { name = \"r\"; stage = \"" st "\"; action = \""	\
 	act "\"; " x " } );\n"
 
-/*
- * Rulesets still held when a check fails; the teardown drops them
- * (cmocka jumps out of the test).
- */
-static struct ruleset *held[4];
-
-static struct ruleset *
-hold(struct ruleset *rs)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] == NULL) {
-			held[i] = rs;
-			return rs;
-		}
-	fail_msg("more than %zu rulesets held", NELEM(held));
-	return NULL;
-}
-
-static void
-drop(struct ruleset *rs)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] == rs)
-			held[i] = NULL;
-	rules_unref(rs);
-}
-
-static int
-teardown(void **state)
-{
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] != NULL) {
-			rules_unref(held[i]);
-			held[i] = NULL;
-		}
-	return 0;
-}
-
-static struct ruleset *
-load_dir(const char *text, const char *basedir, const char *row)
-{
-	static const struct rules_opts o = { MODE_ENFORCE, ONERR_ACCEPT };
-	char buf[DIAG_FILE_MAX + DIAG_MSG_MAX + 32];
-	struct ruleset *rs;
-	struct diag d;
-	size_t i;
-
-	diag_init(&d);
-	rs = rules_load_buf("t.rules", basedir, text, strlen(text), &o, &d);
-	if (rs == NULL) {
-		for (i = 0; i < d.n; i++)
-			print_error("    %s\n", diag_format(&d, i, buf,
-			    sizeof(buf)));
-		diag_fini(&d);
-		fail_msg("%s: rules did not load", row);
-	}
-	diag_fini(&d);
-	return hold(rs);
-}
-
 static struct ruleset *
 load(const char *text, const char *row)
 {
-	return load_dir(text, ".", row);
+	return tu_load(text, ".", row);
 }
 
 /* Joins a list with spaces, "" for none. */
@@ -240,7 +174,7 @@ test_needed(void **state)
 			if (out[n] != NULL)
 				fail_msg("%s: wrote past the count", row);
 		}
-		drop(rs);
+		tu_drop(rs);
 	}
 }
 
@@ -256,7 +190,7 @@ test_needed_sender_owned(void **state)
 	(void)state;
 	tu_mkdtemp(dir, sizeof(dir));
 	tu_write(dir, "senders.map", "alice alice@example.com\n", (size_t)-1);
-	rs = load_dir(R1("envfrom", "reject",
+	rs = tu_load(R1("envfrom", "reject",
 	    "match = { sender_owned = false; }; "
 	    "owner_map = \"file:senders.map\"; "
 	    "reply = \"553 5.7.1 Not yours\";"), dir, "sender_owned");
@@ -267,7 +201,7 @@ test_needed_sender_owned(void **state)
 	    "i {auth_type} {auth_authen}");
 	n = macros_needed(rs, MS_HELO, out, MACROS_MAX);
 	WANT_STR("sender_owned", "helo", join(out, n, got, sizeof(got)), "");
-	drop(rs);
+	tu_drop(rs);
 }
 
 /* max bounds what is written: the first max names, never more. */
@@ -295,7 +229,7 @@ test_needed_max(void **state)
 			if (out[i] != sentinel)
 				fail_msg("%s: out[%zu] written", row, i);
 	}
-	drop(rs);
+	tu_drop(rs);
 }
 
 /*
@@ -348,10 +282,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_needed, teardown),
-		cmocka_unit_test_teardown(test_needed_sender_owned, teardown),
-		cmocka_unit_test_teardown(test_needed_max, teardown),
-		cmocka_unit_test_teardown(test_defaults, teardown),
+		cmocka_unit_test_teardown(test_needed, tu_rules_teardown),
+		cmocka_unit_test_teardown(test_needed_sender_owned, tu_rules_teardown),
+		cmocka_unit_test_teardown(test_needed_max, tu_rules_teardown),
+		cmocka_unit_test_teardown(test_defaults, tu_rules_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "rules.h"
 #include "stats.h"
+#include "tu_rules.h"
 
 #define WANT_INT(row, what, got, want) do {				\
 	unsigned long long g_ = (unsigned long long)(got);		\
@@ -307,73 +308,10 @@ test_format_rule(void **state)
 	"  { name = \"" name "\"; stage = \"" stage "\";"		\
 	" action = \"log\"; }"
 
-/*
- * Rulesets still held when a check fails; the teardown drops them
- * (cmocka jumps out of the test).
- */
-static struct ruleset *held[4];
-
-static struct ruleset *
-hold(struct ruleset *rs)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] == NULL) {
-			held[i] = rs;
-			return rs;
-		}
-	fail_msg("more than %zu rulesets held", NELEM(held));
-	return NULL;
-}
-
-static void
-drop(struct ruleset *rs)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] == rs)
-			held[i] = NULL;
-	rules_unref(rs);
-}
-
-static int
-teardown(void **state)
-{
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < NELEM(held); i++)
-		if (held[i] != NULL) {
-			rules_unref(held[i]);
-			held[i] = NULL;
-		}
-	return 0;
-}
-
 static struct ruleset *
 load(const char *text)
 {
-	static const struct rules_opts o = { MODE_ENFORCE, ONERR_ACCEPT };
-	struct ruleset *rs;
-	struct diag d;
-
-	diag_init(&d);
-	rs = rules_load_buf("t.rules", ".", text, strlen(text), &o, &d);
-	if (rs == NULL || d.errors > 0) {
-		char buf[DIAG_FILE_MAX + DIAG_MSG_MAX + 32];
-
-		if (d.n > 0)
-			print_error("%s\n", diag_format(&d, 0, buf,
-			    sizeof(buf)));
-		diag_fini(&d);
-		if (rs != NULL)
-			rules_unref(rs);
-		fail_msg("rules did not load");
-	}
-	diag_fini(&d);
-	return hold(rs);
+	return tu_load(text, ".", "stats rules");
 }
 
 static struct rule *
@@ -442,8 +380,8 @@ test_carry(void **state)
 	stats_carry(NULL, to);
 	want3("from NULL fresh", find(to, "fresh"), 1, 1, 0);
 	want3("from NULL kept", find(to, "kept"), 70, 60, 10);
-	drop(from);
-	drop(to);
+	tu_drop(from);
+	tu_drop(to);
 }
 
 /*
@@ -495,7 +433,7 @@ test_log_lines(void **state)
 	    "warden[%ld]: stats: rule=idle hits=0 enforced=0 dryrun=0\n",
 	    pid, pid, pid);
 	WANT_STR("stats_log", "stderr", got, want);
-	drop(rs);
+	tu_drop(rs);
 }
 
 int
@@ -503,19 +441,19 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_get_reset, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_decision, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_p99, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_format, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_format_rule, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_carry, setup,
-		    teardown),
+		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_log_lines, setup,
-		    teardown),
+		    tu_rules_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
