@@ -39,7 +39,9 @@ static const char *const memory_keys[] = { "max_keys", NULL };
 static const char *const redis_keys[] = {
 	"host", "port", "socket", "username", "password", "db", "prefix",
 	"connect_timeout_ms", "command_timeout_ms", "pool", "sentinels",
-	"master_name", NULL
+	"master_name", "sentinel_username", "sentinel_password",
+	"breaker_failures", "breaker_backoff_ms", "breaker_backoff_max_ms",
+	NULL
 };
 
 struct cl {
@@ -398,6 +400,32 @@ load_rules(struct cl *l, const config_setting_t *root)
 	c->rules.mode = (enum rule_mode)v;
 }
 
+/* The circuit breaker: a back-off cap below the first back-off is a typo. */
+static void
+load_breaker(struct cl *l, const config_setting_t *g)
+{
+	struct config *c = l->c;
+	const config_setting_t *s;
+
+	get_int(l, g, "breaker_failures", "store.redis.", 1, 1000,
+	    &c->store.redis.breaker_failures);
+	get_int(l, g, "breaker_backoff_ms", "store.redis.", 1, 3600000,
+	    &c->store.redis.breaker_backoff_ms);
+	get_int(l, g, "breaker_backoff_max_ms", "store.redis.", 1, 3600000,
+	    &c->store.redis.breaker_backoff_max_ms);
+	if (g == NULL || c->store.redis.breaker_backoff_max_ms >=
+	    c->store.redis.breaker_backoff_ms)
+		return;
+	if ((s = config_setting_get_member(g, "breaker_backoff_max_ms")) ==
+	    NULL)
+		s = config_setting_get_member(g, "breaker_backoff_ms");
+	diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+	    "store.redis.breaker_backoff_max_ms: %d is below "
+	    "breaker_backoff_ms %d", c->store.redis.breaker_backoff_max_ms,
+	    c->store.redis.breaker_backoff_ms);
+	l->rc = -1;
+}
+
 static void
 load_redis(struct cl *l, const config_setting_t *g)
 {
@@ -420,6 +448,11 @@ load_redis(struct cl *l, const config_setting_t *g)
 	get_int(l, g, "pool", "store.redis.", 1, 1024, &c->store.redis.pool);
 	get_str(l, g, "master_name", "store.redis.",
 	    &c->store.redis.master_name);
+	get_str(l, g, "sentinel_username", "store.redis.",
+	    &c->store.redis.sentinel_username);
+	get_str(l, g, "sentinel_password", "store.redis.",
+	    &c->store.redis.sentinel_password);
+	load_breaker(l, g);
 	if (g == NULL || (s = config_setting_get_member(g, "sentinels")) ==
 	    NULL)
 		return;
@@ -537,6 +570,11 @@ config_new(struct cl *l, const char *path)
 	c->store.redis.command_timeout_ms = 100;
 	c->store.redis.pool = 8;
 	c->store.redis.master_name = xstrdup(l, "");
+	c->store.redis.sentinel_username = xstrdup(l, "");
+	c->store.redis.sentinel_password = xstrdup(l, "");
+	c->store.redis.breaker_failures = 3;
+	c->store.redis.breaker_backoff_ms = 1000;
+	c->store.redis.breaker_backoff_max_ms = 30000;
 	return c;
 }
 
@@ -569,6 +607,8 @@ config_free(struct config *c)
 	for (i = 0; i < c->store.redis.nsentinels; i++)
 		free(c->store.redis.sentinels[i]);
 	free(c->store.redis.master_name);
+	free(c->store.redis.sentinel_username);
+	free(c->store.redis.sentinel_password);
 	rules_unref(c->rs);
 	free(c);
 }

@@ -64,6 +64,11 @@ struct config {
 			char	*sentinels[CFG_SENTINELS_MAX];
 			size_t	nsentinels;
 			char	*master_name;
+			char	*sentinel_username;	/* AUTH towards */
+			char	*sentinel_password;	/* the sentinels */
+			int	breaker_failures;
+			int	breaker_backoff_ms;
+			int	breaker_backoff_max_ms;
 		} redis;
 	} store;
 	struct ruleset	*rs;		/* owned reference */

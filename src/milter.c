@@ -979,6 +979,13 @@ open_store(const struct config *c, struct store **fallback_out)
 	o.connect_timeout_ms = c->store.redis.connect_timeout_ms;
 	o.command_timeout_ms = c->store.redis.command_timeout_ms;
 	o.pool = c->store.redis.pool;
+	o.sentinel_username = c->store.redis.sentinel_username;
+	o.sentinel_password = c->store.redis.sentinel_password;
+	o.breaker_failures = c->store.redis.breaker_failures;
+	o.breaker_min_ns = (int64_t)c->store.redis.breaker_backoff_ms *
+	    1000000;
+	o.breaker_max_ns = (int64_t)c->store.redis.breaker_backoff_max_ms *
+	    1000000;
 	if ((t->inner = store_redis_new(&o, err, sizeof(err))) == NULL) {
 		log_error("store: %s", err);
 		goto fail;

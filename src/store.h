@@ -83,6 +83,9 @@ struct store_redis_opts {
 	const char *const *sentinels;	/* with nsentinels > 0, host, port */
 	size_t		nsentinels;	/* and socket are not used */
 	const char	*master_name;
+	/* AUTH towards the sentinels (requirepass/ACL on the sentinels); */
+	const char	*sentinel_username;	/* username/password below */
+	const char	*sentinel_password;	/* are for the data nodes */
 	const char	*username;	/* "" or NULL: AUTH password only */
 	const char	*password;	/* "" or NULL: no AUTH */
 	int		db;		/* 0: no SELECT (proxies refuse it) */

@@ -117,6 +117,7 @@ struct store_redis {
 	int		*sent_port;
 	size_t		nsent;
 	char		*master;	/* the name the sentinels know */
+	char		*suser, *spass;	/* AUTH towards the sentinels */
 	pthread_mutex_t	mlock;		/* guards mcur */
 	char		mcur[80];	/* master last found, for logs */
 	struct timeval	ctv, ttv;	/* connect, command timeouts */
@@ -375,6 +376,42 @@ script_refused(struct store_redis *r, struct rd_conn *k,
 }
 
 /*
+ * AUTH on a fresh sentinel connection (requirepass or an ACL user in
+ * sentinel.conf). Returns 0, or -1 with a reason.
+ */
+static int
+sentinel_auth(struct store_redis *r, redisContext *c, size_t i, char *why,
+    size_t wlen)
+{
+	const char *argv[3];
+	size_t len[3];
+	redisReply *rp;
+	char w[RD_WHY_MAX];
+	int a = 0, rc = 0;
+
+	if (r->spass == NULL)
+		return 0;
+	argv[a] = "AUTH";
+	len[a++] = 4;
+	if (r->suser != NULL) {
+		argv[a] = r->suser;
+		len[a++] = strlen(r->suser);
+	}
+	argv[a] = r->spass;
+	len[a++] = strlen(r->spass);
+	rp = redisCommandArgv(c, a, argv, len);
+	if (rp == NULL || rp->type != REDIS_REPLY_STATUS) {
+		why_reply(w, sizeof(w), "AUTH", rp);
+		snprintf(why, wlen, "sentinel %.60s:%d: %.150s", r->sent_host[i],
+		    r->sent_port[i], rp != NULL ? w : c->errstr);
+		rc = -1;
+	}
+	if (rp != NULL)
+		freeReplyObject(rp);
+	return rc;
+}
+
+/*
  * Asks the sentinels, in order, for the master's address and connects
  * there. Each sentinel costs at most one connect and one command
  * timeout. Returns the context (err not set), or NULL with a reason.
@@ -405,6 +442,10 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 				redisFree(c);
 			continue;
 		}
+		if (sentinel_auth(r, c, i, why, wlen) == -1) {
+			redisFree(c);
+			continue;
+		}
 		rp = redisCommandArgv(c, 3, argv, len);
 		port = 0;
 		if (rp != NULL && rp->type == REDIS_REPLY_ARRAY &&
@@ -416,9 +457,11 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 			memcpy(ip, rp->element[0]->str, rp->element[0]->len);
 			ip[rp->element[0]->len] = '\0';
 		} else {
+			why_reply(ip, sizeof(ip), "", rp);
 			snprintf(why, wlen, "sentinel %s:%d: no address for "
-			    "master %s", r->sent_host[i], r->sent_port[i],
-			    r->master);
+			    "master %s%s", r->sent_host[i], r->sent_port[i],
+			    r->master, rp != NULL && rp->type ==
+			    REDIS_REPLY_ERROR ? ip : "");
 			port = 0;
 		}
 		if (rp != NULL)
@@ -1084,6 +1127,8 @@ rd_free(struct store *s)
 	free(r->sent_host);
 	free(r->sent_port);
 	strfree(&r->master);
+	strfree(&r->suser);
+	strfree(&r->spass);
 	strfree(&r->host);
 	strfree(&r->sock);
 	strfree(&r->user);
@@ -1246,6 +1291,8 @@ rd_setup(struct store_redis *r, const struct store_redis_opts *o, char *err,
 	r->user = optdup(o->username, &oom);
 	r->pass = optdup(o->password, &oom);
 	r->secret = optdup(o->key_secret, &oom);
+	r->suser = optdup(o->sentinel_username, &oom);
+	r->spass = optdup(o->sentinel_password, &oom);
 	r->prefix = strdup(prefix);
 	if (oom || r->prefix == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1254,6 +1301,8 @@ rd_setup(struct store_redis *r, const struct store_redis_opts *o, char *err,
 	/* Redis 6 ACL users need a password; a username alone is unused. */
 	if (r->pass == NULL)
 		strfree(&r->user);
+	if (r->spass == NULL)
+		strfree(&r->suser);
 	r->prefixlen = strlen(r->prefix);
 	r->secretlen = r->secret != NULL ? strlen(r->secret) : 0;
 	r->port = o->port;

@@ -6,9 +6,10 @@
 #       starts redis-server on 127.0.0.1:PORT and DIR/PORT.sock, no
 #       persistence, log in DIR/PORT.log, PID in DIR/PORT.pid; waits
 #       (bounded, 10 s) until it answers PING. Exit 0 once it does.
-#   redisctl.sh sentinel DIR PORT MASTERPORT
+#   redisctl.sh sentinel DIR PORT MASTERPORT [PASSWORD]
 #       redis-sentinel on PORT watching master "warden" at MASTERPORT
 #       (quorum 1, down after 1 s); waits until it names the master.
+#       With PASSWORD the sentinel itself wants AUTH (requirepass).
 #   redisctl.sh stop DIR PORT
 #       TERM by PID (SIGCONT first, in case a test left it stopped),
 #       bounded wait, then KILL.
@@ -48,7 +49,7 @@ start)
 sentinel)
 	# redisctl.sh sentinel DIR PORT MASTERPORT: one sentinel, quorum 1,
 	# watching master "warden"; it rewrites its config, so a fresh one.
-	mport=${1:?master port}
+	mport=${1:?master port} spass=${2:-}
 	cat >"$dir/$port.conf" <<-EOF
 	port $port
 	bind 127.0.0.1
@@ -59,10 +60,13 @@ sentinel)
 	sentinel down-after-milliseconds warden 1000
 	sentinel failover-timeout warden 5000
 	EOF
+	[ -n "$spass" ] && echo "requirepass $spass" >>"$dir/$port.conf"
+	auth=()
+	[ -n "$spass" ] && auth=(--no-auth-warning -a "$spass")
 	setsid redis-sentinel "$dir/$port.conf" </dev/null >/dev/null 2>&1 &
 	echo $! >"$pidfile"
 	for ((i = 0; i < 100; i++)); do
-		redis-cli -p "$port" sentinel get-master-addr-by-name warden \
+		redis-cli -p "$port" "${auth[@]}" sentinel get-master-addr-by-name warden \
 		    2>/dev/null | grep -q "^$mport\$" && exit 0
 		pid_alive "$(cat "$pidfile")" || break
 		sleep 0.1

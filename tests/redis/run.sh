@@ -183,12 +183,17 @@ tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "down: one line at start, none for 
 MP=$(free_port) && RP2=$(free_port) && SP=$(free_port) ||
     { echo "Bail out! no free port"; exit 1; }
 if redis_start "$MP" && redis_start "$RP2" --replicaof 127.0.0.1 "$MP" &&
-    { REDIS_PORTS+=("$SP"); "$HERE/redisctl.sh" sentinel "$TMP" "$SP" "$MP"; }; then
+    { REDIS_PORTS+=("$SP"); "$HERE/redisctl.sh" sentinel "$TMP" "$SP" "$MP" sentpw; }; then
 	for ((i = 0; i < 50; i++)); do
 		redis-cli -p "$RP2" info replication | grep -q 'master_link_status:up' && break
 		sleep 0.1
 	done
-	sub sentinel "$T_BIN" sentinel "$SP" "$MP" "$RP2" "$TMP/$MP.pid"
+	sub sentinel "$T_BIN" sentinel "$SP" "$MP" "$RP2" "$TMP/$MP.pid" sentpw
+	grep -q "store: redis down: master warden via 1 sentinel: sentinel 127.0.0.1:$SP: no address for master warden: NOAUTH" "$TMP/sentinel.err" ||
+	    { detail "no down line naming NOAUTH for the store without sentinel_password:"; grep 'store:' "$TMP/sentinel.err" >>"$DETAILS"; }
+	grep -q "sentinel 127.0.0.1:$SP: AUTH: WRONGPASS" "$TMP/sentinel.err" ||
+	    { detail "no down line naming WRONGPASS for the wrong sentinel_password:"; grep 'store:' "$TMP/sentinel.err" >>"$DETAILS"; }
+	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "sentinel: requirepass: the down lines say NOAUTH / WRONGPASS"
 	got=$(grep -c "store: redis sentinel 127.0.0.1:$SP: master warden is at" "$TMP/sentinel.err")
 	[ "$got" -eq 2 ] || { detail "want 2 \"master warden is at\" lines, got $got:"; grep 'store:' "$TMP/sentinel.err" >>"$DETAILS"; }
 	grep -q "master warden is at 127.0.0.1:$RP2" "$TMP/sentinel.err" || detail "no line naming the new master 127.0.0.1:$RP2"
@@ -227,7 +232,9 @@ rules = (
 EOF
 for n in A B; do
 	if [ $n = A ]; then
-		where="host = \"127.0.0.1\"; port = $RP;"
+		# A also sets the breaker: its down line shows the settings.
+		where="host = \"127.0.0.1\"; port = $RP; breaker_failures = 2;
+		    breaker_backoff_ms = 300; breaker_backoff_max_ms = 600;"
 	else
 		where="socket = \"$TMP/$RP.sock\";"
 	fi
@@ -346,7 +353,8 @@ wait_up() {
 "$HERE/redisctl.sh" stop "$TMP" "$RP"
 outage_checks stopped
 count A "store: redis down:" 1
-result "e2e: redis stopped: on_error accept -> continue, tempfail -> 451 4.3.0, memory -> local 2/1m; each transaction < 2 s; one down line"
+logline A "store: redis down: 127\.0\.0\.1:$RP: .* \(2 failures in a row; on_error applies, next try in 300 ms\)"
+result "e2e: redis stopped: on_error accept -> continue, tempfail -> 451 4.3.0, memory -> local 2/1m; each transaction < 2 s; one down line, after breaker_failures=2, back-off 300 ms"
 
 redis_start "$RP" --unixsocketperm 777 || detail "redis-server did not restart"
 wait_up A 1

@@ -18,8 +18,10 @@
  *       restart charges succeed again in the same process.
  *   test_store_redis down PORT
  *       a store made while nothing listens starts degraded.
- *   test_store_redis sentinel SPORT MPORT RPORT MPIDFILE
+ *   test_store_redis sentinel SPORT MPORT RPORT MPIDFILE [SPASS]
  *       Sentinel: find the master, follow a failover (master stopped).
+ *       With SPASS the sentinel wants AUTH: a store without the
+ *       password (or with a wrong one) finds no master; with it, it does.
  *   test_store_redis bench PORT
  *       figures (TAP comments): PING vs a charge of 1 and of 5 limits.
  *
@@ -938,17 +940,66 @@ test_down(int port)
  * promotes the replica and the store follows it, same process, with the
  * counters the replica had copied.
  */
-static int
-test_sentinel(int sport, int mport, int rport, const char *mpidfile)
+/* A store that asks the sentinel with this AUTH (NULL: none). */
+static struct store *
+mksentinel(const char *const *sents, size_t n, const char *spass)
 {
 	struct store_redis_opts o;
+	struct store *s;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	o.sentinels = sents;
+	o.nsentinels = n;
+	o.master_name = "warden";
+	o.sentinel_password = spass;
+	o.prefix = "wsen:";
+	o.pool = 2;
+	o.command_timeout_ms = 100;
+	o.connect_timeout_ms = 200;
+	o.breaker_min_ns = 200 * MS;
+	o.breaker_max_ns = 1000 * MS;
+	if ((s = store_redis_new(&o, err, sizeof(err))) == NULL) {
+		printf("Bail out! store_redis_new: %s\n", err);
+		exit(1);
+	}
+	return s;
+}
+
+/* With AUTH on the sentinel: no password or a wrong one finds nothing. */
+static void
+sentinel_noauth(const char *const *sents, const char *spass)
+{
+	struct store_redis_stats st;
+	struct store_req q;
+	struct store_res res;
+	struct store *s;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		s = mksentinel(sents + 1, 1, i == 0 ? NULL : "wrong");
+		mkreq(&q, "t-sentinel-noauth|192.0.2.81", &cases[0], 1, 0);
+		(void)store_charge(s, &q, &res, 1, mono());
+		store_redis_stats(s, &st);
+		ok(st.down == 1 && res.err, "sentinel with requirepass, store "
+		    "%s: no master found, charges fail",
+		    i == 0 ? "without sentinel_password" : "with a wrong one");
+		store_free(s);
+	}
+	(void)spass;
+}
+
+static int
+test_sentinel(int sport, int mport, int rport, const char *mpidfile,
+    const char *spass)
+{
 	struct store_redis_stats st;
 	struct store_req q;
 	struct store_res res;
 	struct store *s;
 	redisContext *rep;
 	redisReply *rp;
-	char sent[32], err[256], key[64];
+	char sent[32], key[64];
 	const char *sents[2];
 	pid_t mpid = read_pid(mpidfile);
 	int i, allowed = 0, serial = 1, ms;
@@ -958,23 +1009,13 @@ test_sentinel(int sport, int mport, int rport, const char *mpidfile)
 	/* the first does not answer: the store asks the next */
 	sents[0] = "127.0.0.1:1";
 	sents[1] = sent;
-	memset(&o, 0, sizeof(o));
-	o.sentinels = sents;
-	o.nsentinels = 2;
-	o.master_name = "warden";
-	o.prefix = "wsen:";
-	o.pool = 2;
-	o.command_timeout_ms = 100;
-	o.connect_timeout_ms = 200;
-	o.breaker_min_ns = 200 * MS;
-	o.breaker_max_ns = 1000 * MS;
-	if ((s = store_redis_new(&o, err, sizeof(err))) == NULL) {
-		printf("Bail out! store_redis_new: %s\n", err);
-		return 1;
-	}
+	if (spass != NULL)
+		sentinel_noauth(sents, spass);
+	s = mksentinel(sents, 2, spass);
 	store_redis_stats(s, &st);
 	ok(st.down == 0, "the store finds the master through the second "
-	    "sentinel (port %d)", mport);
+	    "sentinel (port %d)%s", mport, spass != NULL ? ", with "
+	    "sentinel_password" : "");
 	for (i = 0; i < 3; i++) {
 		mkreq(&q, "t-sentinel|192.0.2.80", &cases[0], 1, 0);
 		(void)store_charge(s, &q, &res, 1, mono());
@@ -1123,8 +1164,9 @@ main(int argc, char **argv)
 		test_down(port);
 	else if (strcmp(argv[1], "bench") == 0)
 		test_bench(port);
-	else if (strcmp(argv[1], "sentinel") == 0 && argc == 6)
-		test_sentinel(port, atoi(argv[3]), atoi(argv[4]), argv[5]);
+	else if (strcmp(argv[1], "sentinel") == 0 && (argc == 6 || argc == 7))
+		test_sentinel(port, atoi(argv[3]), atoi(argv[4]), argv[5],
+		    argc == 7 ? argv[6] : NULL);
 	else
 		return 2;
 	printf("1..%d\n", ntest);

@@ -113,6 +113,11 @@ check_defaults(const struct config *c)
 	assert_int_equal(c->store.redis.pool, 8);
 	assert_int_equal(c->store.redis.nsentinels, 0);
 	assert_string_equal(c->store.redis.master_name, "");
+	assert_string_equal(c->store.redis.sentinel_username, "");
+	assert_string_equal(c->store.redis.sentinel_password, "");
+	assert_int_equal(c->store.redis.breaker_failures, 3);
+	assert_int_equal(c->store.redis.breaker_backoff_ms, 1000);
+	assert_int_equal(c->store.redis.breaker_backoff_max_ms, 30000);
 }
 
 static void
@@ -266,6 +271,8 @@ test_every_key(void **state)
 	    "    prefix = \"mx1:\";\n"
 	    "    connect_timeout_ms = 250; command_timeout_ms = 50;\n"
 	    "    pool = 4;\n"
+	    "    breaker_failures = 5; breaker_backoff_ms = 250;\n"
+	    "    breaker_backoff_max_ms = 250;\n"
 	    "  };\n"
 	    "};\n";
 	struct tree t;
@@ -307,6 +314,9 @@ test_every_key(void **state)
 	assert_int_equal(c->store.redis.connect_timeout_ms, 250);
 	assert_int_equal(c->store.redis.command_timeout_ms, 50);
 	assert_int_equal(c->store.redis.pool, 4);
+	assert_int_equal(c->store.redis.breaker_failures, 5);
+	assert_int_equal(c->store.redis.breaker_backoff_ms, 250);
+	assert_int_equal(c->store.redis.breaker_backoff_max_ms, 250);
 	/* rules.mode and store.on_error reach the rules as defaults */
 	assert_int_equal(c->rs->rules[0]->mode, MODE_DRYRUN);
 	assert_int_equal(c->rs->ndryrun, 1);
@@ -490,6 +500,29 @@ static const struct bad_case bad_cases[] = {
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaa.sock\";\n};\n", 1, 2, "longer than 107 bytes" },
+	/* The circuit breaker (the line of the setting that is wrong). */
+	{ "breaker-failures-0", "store = {\n  redis = {\n"
+	    "    breaker_failures = 0;\n  };\n};\n", 1, 3,
+	    "store.redis.breaker_failures: 0 not in 1..1000" },
+	{ "breaker-failures-1001", "store = {\n  redis = {\n"
+	    "    breaker_failures = 1001;\n  };\n};\n", 1, 3,
+	    "store.redis.breaker_failures: 1001 not in 1..1000" },
+	{ "breaker-backoff-0", "store = {\n  redis = {\n"
+	    "    breaker_backoff_ms = 0;\n  };\n};\n", 1, 3,
+	    "store.redis.breaker_backoff_ms: 0 not in 1.." },
+	{ "breaker-max-below", "store = {\n  redis = {\n"
+	    "    breaker_backoff_ms = 2000;\n"
+	    "    breaker_backoff_max_ms = 1999;\n  };\n};\n", 1, 4,
+	    "store.redis.breaker_backoff_max_ms: 1999 is below "
+	    "breaker_backoff_ms 2000" },
+	/* the default cap (30 s) below a first back-off of a minute */
+	{ "breaker-backoff-above-default-max", "store = {\n  redis = {\n"
+	    "    pool = 2;\n    breaker_backoff_ms = 60000;\n  };\n};\n",
+	    1, 4, "store.redis.breaker_backoff_max_ms: 30000 is below "
+	    "breaker_backoff_ms 60000" },
+	{ "sentinel-password-int", "store = {\n  redis = {\n"
+	    "    sentinel_password = 5;\n  };\n};\n", 1, 3,
+	    "store.redis.sentinel_password: must be a string" },
 	/* Sentinels. */
 	{ "sentinels-no-master", "store = {\n  backend = \"redis\";\n"
 	    "  redis = {\n    sentinels = [ \"127.0.0.1:26379\" ];\n"
@@ -675,6 +708,8 @@ test_sentinels(void **state)
 	    "  redis = {\n"
 	    "    sentinels = [ \"10.0.0.2:26379\", \"[2001:db8::3]:26379\" ];\n"
 	    "    master_name = \"warden\";\n"
+	    "    sentinel_username = \"sen\"; sentinel_password = \"spw\";\n"
+	    "    username = \"data\"; password = \"dpw\";\n"
 	    "  };\n"
 	    "};\n" RULES_LINE;
 	struct tree t;
@@ -693,6 +728,11 @@ test_sentinels(void **state)
 	assert_string_equal(c->store.redis.sentinels[1],
 	    "[2001:db8::3]:26379");
 	assert_string_equal(c->store.redis.master_name, "warden");
+	/* the sentinels' AUTH is their own; the data nodes keep theirs */
+	assert_string_equal(c->store.redis.sentinel_username, "sen");
+	assert_string_equal(c->store.redis.sentinel_password, "spw");
+	assert_string_equal(c->store.redis.username, "data");
+	assert_string_equal(c->store.redis.password, "dpw");
 	config_free(c);
 	diag_fini(&d);
 	tree_free(&t);
