@@ -127,6 +127,7 @@ struct store_redis {
 	atomic_uint	rr;		/* round robin start */
 	atomic_uint	gen;		/* ++ on failure: reconnect all */
 	atomic_int	eval_logged;
+	atomic_int	noload;		/* SCRIPT LOAD closes the connection */
 
 	pthread_mutex_t	blk;		/* the breaker */
 	int		down, probing, fails, fail_max;
@@ -412,6 +413,23 @@ sentinel_auth(struct store_redis *r, redisContext *c, size_t i, char *why,
 }
 
 /*
+ * nutcracker (twemproxy) does not answer SCRIPT LOAD: it closes the
+ * connection, and the batch pipelined behind it is lost. From then on
+ * no connection sends it; EVAL carries the script. Returns 1 the first
+ * time (worth one more try), 0 after.
+ */
+static int
+script_closed(struct store_redis *r)
+{
+	if (atomic_exchange(&r->noload, 1) != 0)
+		return 0;
+	log_notice("store: redis %s: the connection closed at SCRIPT LOAD "
+	    "(a proxy such as nutcracker?); sending the script with EVAL",
+	    r->addr);
+	return 1;
+}
+
+/*
  * Asks the sentinels, in order, for the master's address and connects
  * there. Each sentinel costs at most one connect and one command
  * timeout. Returns the context (err not set), or NULL with a reason.
@@ -559,19 +577,21 @@ conn_open(struct store_redis *r, struct rd_conn *k, enum rd_hs hs[4],
 			goto fail;
 		hs[n++] = HS_ROLE;
 	}
-	argv[0] = "SCRIPT";
-	len[0] = 6;
-	argv[1] = "LOAD";
-	len[1] = 4;
-	argv[2] = rd_script;
-	len[2] = sizeof(rd_script) - 1;
-	if (redisAppendCommandArgv(c, 3, argv, len) != REDIS_OK)
-		goto fail;
-	hs[n++] = HS_SCRIPT;
+	k->eval = atomic_load(&r->noload);
+	if (!k->eval) {
+		argv[0] = "SCRIPT";
+		len[0] = 6;
+		argv[1] = "LOAD";
+		len[1] = 4;
+		argv[2] = rd_script;
+		len[2] = sizeof(rd_script) - 1;
+		if (redisAppendCommandArgv(c, 3, argv, len) != REDIS_OK)
+			goto fail;
+		hs[n++] = HS_SCRIPT;
+	}
 	k->c = c;
 	k->gen = atomic_load(&r->gen);
 	k->skip = 0;
-	k->eval = 0;
 	return n;
 fail:
 	snprintf(why, wlen, "connect: %s", c->err ? c->errstr :
@@ -826,7 +846,7 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 	enum rd_hs hs[4];
 	uint64_t again = 0;
 	size_t j, got = 0;
-	int nhs = 0, fresh = 0, rc, timeout;
+	int nhs = 0, fresh = 0, hsdone = 0, rc, timeout;
 
 	*retry = 0;
 	if (k->c != NULL && k->gen != atomic_load(&r->gen))
@@ -856,6 +876,7 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		}
 		goto fail;
 	}
+	hsdone = 1;
 	if ((rc = rd_read(k, idx, m, res, &again, &got, why, wlen)) == -1)
 		goto fail;
 	if (rc == -2) {
@@ -895,6 +916,10 @@ fail:
 	else
 		snprintf(why, wlen, "out of memory");
 	*retry = !fresh && got == 0 && !timeout && k->c->err != 0;
+	if (fresh && !hsdone && !timeout && nhs > 0 &&
+	    hs[nhs - 1] == HS_SCRIPT && (k->c->err == REDIS_ERR_EOF ||
+	    k->c->err == REDIS_ERR_IO))
+		*retry = script_closed(r);
 	conn_drop(k);
 	return -1;
 }
@@ -1369,6 +1394,9 @@ store_redis_new(const struct store_redis_opts *o, char *err, size_t errlen)
 	pthread_mutex_lock(&r->conns[0].lock);
 	rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c', why,
 	    sizeof(why), &retry);
+	if (rc == -1 && retry)
+		rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c',
+		    why, sizeof(why), &retry);
 	pthread_mutex_unlock(&r->conns[0].lock);
 	if (rc == 0) {
 		log_info("store: redis %s: connected, pool of %u", r->addr,

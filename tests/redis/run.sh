@@ -12,7 +12,10 @@
 #           Redis, round trips, TTLs, key_secret, NOSCRIPT, 8 threads;
 #           then SIGSTOP / SIGTERM / restart under a live store, a store
 #           made while nothing listens, and Sentinel (master, replica,
-#           sentinel; the master stopped, the store follows).
+#           sentinel; the master stopped, the store follows; the
+#           sentinel wants AUTH), then nutcracker over two servers: the
+#           case table, exact limits, keys on both, what the proxy
+#           refused (SCRIPT LOAD only).
 #   e2e     two warden daemons (A over TCP, B over the unix socket) on one
 #           redis, driven with miltertest: a shared 3/1m limit, then Redis
 #           stopped and paused: on_error accept / tempfail / memory, each
@@ -159,6 +162,11 @@ echo "# redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 
 
 sub store "$T_BIN" gcra "$RP"
 sub figures "$T_BIN" bench "$RP"
+# Sizing (README): what one counter costs in Redis, plain and HMAC'd.
+for pat in 'wb:{t-bench0|*' 'ws*'; do
+	k=$(redis-cli -p "$RP" --scan --pattern "$pat" | head -1)
+	[ -n "$k" ] && echo "# MEMORY USAGE $k: $(redis-cli -p "$RP" memory usage "$k") bytes (key ${#k} bytes)"
+done
 
 # A second server for the failure part: it gets stopped and restarted.
 FP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
@@ -204,6 +212,63 @@ else
 	tap 1 "sentinel: servers start"
 fi
 for p in "$SP" "$RP2" "$MP"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
+
+# --- sharding: nutcracker (twemproxy) over two redis-servers --------------
+
+if command -v nutcracker >/dev/null; then
+	S1=$(free_port) && S2=$(free_port) && NP=$(free_port) && NS=$(free_port) ||
+	    { echo "Bail out! no free port"; exit 1; }
+	redis_start "$S1" && redis_start "$S2" ||
+	    { echo "Bail out! redis-server did not start on $S1/$S2"; exit 1; }
+	# Listen and stats address on loopback; hash tag "{}" as the store
+	# writes it, so each counter goes whole to one server.
+	cat >"$TMP/nutcracker.yml" <<-EOF
+	warden:
+	  listen: 127.0.0.1:$NP
+	  hash: fnv1a_64
+	  hash_tag: "{}"
+	  distribution: ketama
+	  redis: true
+	  auto_eject_hosts: false
+	  timeout: 400
+	  servers:
+	   - 127.0.0.1:$S1:1 s1
+	   - 127.0.0.1:$S2:1 s2
+	EOF
+	setsid nutcracker -c "$TMP/nutcracker.yml" -o "$TMP/nutcracker.log" \
+	    -a 127.0.0.1 -s "$NS" </dev/null >/dev/null 2>&1 &
+	PID[nutcracker]=$!
+	for ((i = 0; i < 50; i++)); do
+		redis-cli -p "$NP" exists 'warden-probe{x}' 2>/dev/null | grep -q '^0$' && break
+		sleep 0.1
+	done
+	# redisctl.sh pinged the servers: count from here on.
+	for p in "$S1" "$S2"; do redis-cli -p "$p" config resetstat >/dev/null; done
+	sub shard "$T_BIN" shard "$NP" "$S1" "$S2"
+	# What the proxy refused: SCRIPT LOAD once, then nothing (no SELECT
+	# with db 0, no PING, TIME only inside the script).
+	got=$(grep -c "parsed unsupported command" "$TMP/nutcracker.log")
+	other=$(grep "parsed unsupported command" "$TMP/nutcracker.log" | grep -v -i -c "command 'script'")
+	[ "$got" -ge 1 ] && [ "$other" -eq 0 ] ||
+	    { detail "nutcracker refused $got commands, $other of them not SCRIPT:"; grep "unsupported" "$TMP/nutcracker.log" | head -5 >>"$DETAILS"; }
+	got=$(grep -c "the connection closed at SCRIPT LOAD" "$TMP/shard.err")
+	[ "$got" -eq 1 ] || { detail "want 1 \"closed at SCRIPT LOAD\" line, got $got:"; grep 'store:' "$TMP/shard.err" >>"$DETAILS"; }
+	for p in "$S1" "$S2"; do
+		for c in evalsha script select ping; do
+			n=$(redis-cli -p "$p" info commandstats | grep -c "^cmdstat_$c:")
+			[ "$n" -eq 0 ] || detail "server :$p saw $c"
+		done
+		n=$(redis-cli -p "$p" info commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\).*/\1/p')
+		[ "${n:-0}" -gt 0 ] || detail "server :$p saw no EVAL"
+	done
+	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "shard: the proxy refused only SCRIPT LOAD (one log line); the servers saw EVAL, no SELECT, PING or SCRIPT"
+	stop_pid "${PID[nutcracker]}" 10
+	PID[nutcracker]=
+	for p in "$S1" "$S2"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
+else
+	echo "ok $((N + 1)) # SKIP shard: nutcracker is not installed (tests/lib/deps.sh)"
+	N=$((N + 1))
+fi
 
 # --- end to end: two warden daemons on one redis --------------------------
 

@@ -22,6 +22,10 @@
  *       Sentinel: find the master, follow a failover (master stopped).
  *       With SPASS the sentinel wants AUTH: a store without the
  *       password (or with a wrong one) finds no master; with it, it does.
+ *   test_store_redis shard NPORT PORT1 PORT2
+ *       through nutcracker (NPORT) over two redis-servers: the case
+ *       table, limits exact on 40 keys charged 5 to a batch, the keys
+ *       spread over both servers (SCAN on each), every key with a TTL.
  *   test_store_redis bench PORT
  *       figures (TAP comments): PING vs a charge of 1 and of 5 limits.
  *
@@ -1076,6 +1080,106 @@ test_sentinel(int sport, int mport, int rport, const char *mpidfile,
 	return 0;
 }
 
+/* --- sharding through nutcracker ------------------------------------ */
+
+/* Keys under prefix on one server (SCAN), each with a TTL; -1: error. */
+static long
+scan_count(int port, const char *prefix, long *nottl)
+{
+	redisContext *c = admin(port);
+	redisReply *rp, *t;
+	char cursor[32] = "0";
+	long n = 0;
+	size_t i;
+
+	*nottl = 0;
+	do {
+		rp = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor,
+		    prefix);
+		if (rp == NULL || rp->type != REDIS_REPLY_ARRAY ||
+		    rp->elements != 2) {
+			n = -1;
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", rp->element[0]->str);
+		for (i = 0; i < rp->element[1]->elements; i++) {
+			t = redisCommand(c, "PTTL %b",
+			    rp->element[1]->element[i]->str,
+			    rp->element[1]->element[i]->len);
+			if (t == NULL || t->type != REDIS_REPLY_INTEGER ||
+			    (t->integer <= 0 && t->integer != -2))
+				(*nottl)++;
+			if (t != NULL)
+				freeReplyObject(t);
+			n++;
+		}
+		freeReplyObject(rp);
+	} while (strcmp(cursor, "0") != 0);
+	redisFree(c);
+	return n;
+}
+
+static int
+test_shard(int nport, int port1, int port2)
+{
+	struct store_redis_stats st;
+	struct store_req q[5];
+	struct store_res res[5];
+	struct store *mem, *s;
+	char prefix[64], keys[5][64];
+	long n1, n2, t1, t2;
+	int i, j, k, all = 1, exact = 1, errs = 0;
+	size_t ci;
+
+	snprintf(prefix, sizeof(prefix), "wsh%d:", (int)getpid());
+	mem = store_memory_new(1000);
+	/* the refusal cache off: every answer comes through the proxy */
+	s = mkredis(nport, prefix, NULL, 2, 1);
+	store_redis_stats(s, &st);
+	ok(st.down == 0, "through nutcracker: the store connects (SCRIPT "
+	    "LOAD refused, EVAL from then on)");
+	for (ci = 0; ci < NELEM(cases); ci++)
+		all &= run_case(mem, s, &cases[ci], (int)ci, "shard") ? 1 : 0;
+	ok(all, "through nutcracker: the GCRA case table gives the table's "
+	    "verdicts, as the memory store");
+	/* 40 keys of 3/1m, 5 to a batch: charges 1-3 pass, 4 and 5 not */
+	for (i = 0; i < 40; i += 5) {
+		for (k = 0; k < 5; k++) {
+			for (j = 0; j < 5; j++) {
+				snprintf(keys[j], sizeof(keys[j]),
+				    "t-shard|192.0.2.%d", i + j);
+				mkreq(&q[j], keys[j], &cases[0], 1, 0);
+			}
+			(void)store_charge(s, q, res, 5, mono());
+			for (j = 0; j < 5; j++) {
+				errs += res[j].err;
+				if (res[j].allowed != (k < 3)) {
+					diag("key %d charge %d: allowed=%d "
+					    "err=%d", i + j, k + 1,
+					    res[j].allowed, res[j].err);
+					exact = 0;
+				}
+			}
+		}
+	}
+	ok(exact && errs == 0, "through nutcracker: 40 keys of 3/1m, 5 a "
+	    "batch: exactly 3 pass on each, then refused (errors %d)", errs);
+	n1 = scan_count(port1, prefix, &t1);
+	n2 = scan_count(port2, prefix, &t2);
+	ok(n1 > 0 && n2 > 0 && t1 == 0 && t2 == 0, "keys on both servers "
+	    "(%ld on :%d, %ld on :%d), each with a TTL", n1, port1, n2,
+	    port2);
+	store_redis_stats(s, &st);
+	diag("round_trips=%llu scripts=%llu connects=%llu failures=%llu",
+	    (unsigned long long)st.round_trips,
+	    (unsigned long long)st.scripts,
+	    (unsigned long long)st.connects,
+	    (unsigned long long)st.failures);
+	store_free(s);
+	store_free(mem);
+	return 0;
+}
+
 /* --- figures ---------------------------------------------------------- */
 
 static int
@@ -1162,6 +1266,8 @@ main(int argc, char **argv)
 		test_fail(port, argv[3], argv[4]);
 	else if (strcmp(argv[1], "down") == 0)
 		test_down(port);
+	else if (strcmp(argv[1], "shard") == 0 && argc == 5)
+		test_shard(port, atoi(argv[3]), atoi(argv[4]));
 	else if (strcmp(argv[1], "bench") == 0)
 		test_bench(port);
 	else if (strcmp(argv[1], "sentinel") == 0 && (argc == 6 || argc == 7))
