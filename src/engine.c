@@ -496,12 +496,18 @@ add_tag(struct eval *e, const struct rule *r)
 	    strlen(r->tag_name));
 	expand(e, &r->tag_value, r, 0);
 	t->hdr_value[0] = '\0';
-	for (i = 0; i < o->nlines; i++) {
-		n = strlen(o->line[i]);
-		if (at + n + 2 >= sizeof(t->hdr_value))
-			n = sizeof(t->hdr_value) - at - 2;
+	/*
+	 * The wrapped lines are joined again with a space, cut to the tag's
+	 * cap: client values can make them far longer (three or more lines
+	 * left no room at all and underflowed n). A line starts only where
+	 * the space and one byte of it fit.
+	 */
+	for (i = 0; i < o->nlines && at + 2 < sizeof(t->hdr_value); i++) {
 		if (i > 0)
 			t->hdr_value[at++] = ' ';
+		n = strlen(o->line[i]);
+		if (n > sizeof(t->hdr_value) - 1 - at)
+			n = sizeof(t->hdr_value) - 1 - at;
 		memcpy(t->hdr_value + at, o->line[i], n);
 		at += n;
 		t->hdr_value[at] = '\0';

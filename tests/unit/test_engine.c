@@ -2090,6 +2090,46 @@ test_hostile_templates(void **state)
 	fx_free(f);
 }
 
+/*
+ * A tag template whose expansion wraps to three lines or more. Found by
+ * fuzz_session (tests/fuzz/corpus/session/long-tag): joining the third
+ * line underflowed the room left in the 512-byte tag and overran it.
+ * Each value is cut to REPLY_VAR_MAX (256) bytes; the expansion wraps at
+ * the spaces between values (REPLY_TEXT_MAX 490), and the lines join
+ * again with one space up to SESS_TAG_MAX - 1 = 511 bytes:
+ * 256 's', a space, 254 'r'.
+ */
+static void
+test_tag_long_values(void **state)
+{
+	char sender[320], rcpt[320], other[300], want[SESS_TAG_MAX];
+	struct fx *f;
+
+	(void)state;
+	f = fx_with("rules = ( { name = \"t\"; stage = \"envrcpt\"; "
+	    "action = \"tag\"; add_header = \"X-Long: %{sender} %{rcpt} "
+	    "%{helo} %{client_name} %{auth_user}\"; } );");
+	memset(sender, 's', 300);
+	memcpy(sender + 300, "@example.org", 13);
+	memset(rcpt, 'r', 300);
+	memcpy(rcpt + 300, "@example.com", 13);
+	memset(other, 'h', sizeof(other));
+	set_client(&f->s, "192.0.2.1");
+	sess_set_client_name(&f->s, other, sizeof(other));
+	sess_set_helo(&f->s, other, sizeof(other));
+	sess_set_auth(&f->s, other, sizeof(other), "PLAIN", 5);
+	set_sender(&f->s, sender);
+	set_rcpt(&f->s, rcpt, 0);
+	WANT_ACT("long tag", ev(f, STAGE_ENVRCPT, T0), ACTION_CONTINUE);
+	WANT_INT("long tag", "ntags", f->s.ntags, 1);
+	memset(want, 's', 256);
+	want[256] = ' ';
+	memset(want + 257, 'r', 254);
+	want[511] = '\0';
+	WANT_STR("long tag", "tag value", f->s.tags[0].hdr_value, want);
+	fx_free(f);
+}
+
 /* ==== explain: the trace hook ==== */
 
 static void
@@ -2363,6 +2403,7 @@ main(void)
 		cmocka_unit_test_teardown(test_421_closes, teardown),
 		cmocka_unit_test_teardown(test_421_at_connect, teardown),
 		cmocka_unit_test_teardown(test_hostile_templates, teardown),
+		cmocka_unit_test_teardown(test_tag_long_values, teardown),
 		cmocka_unit_test_teardown(test_trace, teardown),
 		cmocka_unit_test_teardown(test_trace_no_value, teardown),
 		cmocka_unit_test_teardown(test_trace_fallback, teardown),
