@@ -67,6 +67,17 @@ $(B)/bench/%: tests/bench/%.c $(B)/libwarden.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libwarden.a $(LDLIBS)
 
+# The milter-protocol load generator plays the MTA: no libmilter, no
+# libwarden. The null milter is its libmilter baseline (tests/load, bench).
+LOAD_BIN := build/bench/miltergen build/bench/nullmilter
+build/bench/miltergen: tests/bench/miltergen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
+
+build/bench/nullmilter: tests/bench/nullmilter.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_WARN) $(CFLAGS) -pthread -o $@ $< $(MILTER_LIBS)
+
 unit-bins: $(UNIT_BIN)
 
 # libFuzzer targets: the library is rebuilt with clang in build/fuzz.
@@ -93,7 +104,7 @@ run: deps src/warden
 
 # Every suite; the last line is "N passed, N failed, N skipped".
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory all unit-bins $(LOAD_BIN)
 	@$(MAKE) --no-print-directory B=build/san CFLAGS="$(SAN_FLAGS)" unit-bins build/san/warden
 	@$(MAKE) --no-print-directory fuzz-bins
 	@tests/lib/runner.sh all
@@ -108,7 +119,7 @@ san:
 	@$(MAKE) --no-print-directory B=build/san CFLAGS="$(SAN_FLAGS)" unit-bins build/san/warden
 	@tests/lib/runner.sh san
 
-bench: deps all $(BENCH_BIN)
+bench: deps all $(BENCH_BIN) $(LOAD_BIN)
 	@tests/bench/run.sh
 
 install: all
