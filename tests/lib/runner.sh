@@ -3,7 +3,7 @@
 # "not ok N - name", "ok N # SKIP why") and ends with one summary line:
 # "N passed, N failed, N skipped". A program that exits non-zero without
 # reporting a failure counts as one failure, so a crash is never a pass.
-# Suites: unit san golden milter valgrind load redis mta sendmail probe fuzz all.
+# Suites: unit san golden man milter valgrind load redis mta sendmail probe fuzz all.
 set -u
 cd "$(dirname "$0")/../.."
 LOGDIR=build/test-logs
@@ -56,6 +56,7 @@ suite() {
 	valgrind) WARDEN_VALGRIND=1 run_tap valgrind/milter \
 		    tests/milter/run.sh src/warden ;;
 	golden)	run_tap golden tests/golden/run.sh src/warden ;;
+	man)	run_tap man tests/man/run.sh ;;
 	milter)	run_tap milter tests/milter/run.sh src/warden ;;
 	load)	run_tap load tests/load/run.sh src/warden ;;
 	mta)	run_tap mta tests/mta/run.sh src/warden ;;
@@ -63,7 +64,7 @@ suite() {
 	probe)	run_tap probe tests/probe/run.sh src/warden ;;
 	redis)	run_tap redis tests/redis/run.sh src/warden ;;
 	fuzz)	run_tap fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build/fuzz/fuzz_* ;;
-	all)	for s in unit san golden milter valgrind load redis mta sendmail probe fuzz; do
+	all)	for s in unit san golden man milter valgrind load redis mta sendmail probe fuzz; do
 			suite $s
 		done ;;
 	*)	echo "runner.sh: unknown suite $1" >&2; fail=$((fail + 1)) ;;
