@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 60
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all deps run test test-unit test-golden test-milter test-mta san \
-	bench fuzz fuzz-bins install clean unit-bins
+	bench fuzz fuzz-bins install uninstall clean unit-bins
 
 all: src/warden
 
@@ -45,7 +45,7 @@ deps:
 
 $(B)/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libwarden.a: $(LIB_OBJ)
 	@rm -f $@
@@ -53,10 +53,10 @@ $(B)/libwarden.a: $(LIB_OBJ)
 
 ifeq ($(B),build)
 src/warden: $(DAEMON_OBJ) $(B)/libwarden.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
 else
 $(B)/warden: $(DAEMON_OBJ) $(B)/libwarden.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libwarden.a $(LDLIBS) $(MILTER_LIBS)
 endif
 
 $(B)/tests/%: tests/unit/%.c $(B)/libwarden.a $(wildcard tests/unit/*.h)
@@ -122,12 +122,75 @@ san:
 bench: deps all $(BENCH_BIN) $(LOAD_BIN)
 	@tests/bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/warden/rules
-	install -m 0755 src/warden $(DESTDIR)$(PREFIX)/sbin/warden
-	install -m 0644 rules/*.rules $(DESTDIR)/etc/warden/rules/
-	test -e $(DESTDIR)/etc/warden/warden.conf || \
-	  sed 's|"\.\./rules/|"rules/|' etc/warden.conf > $(DESTDIR)/etc/warden/warden.conf
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSTEMD_UNITDIR=...]: the
+# binary, man pages and unit under PREFIX; the config always in
+# /etc/warden (where the unit and the man pages look). Existing config and
+# rule files are never overwritten: an upgrade keeps the admin's edits.
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+CONFDIR	?= /etc/warden
+SYSTEMD_UNITDIR ?= /lib/systemd/system
+INST	:= build/install
+CONF_FILES := $(wildcard rules/*.rules rules/*.map)
+MAN_PAGES := $(wildcard man/*.5 man/*.8)
+
+# The sample config as a package ships it: rules beside it, the daemon as
+# user "warden", a unix socket in the unit's RuntimeDirectory. Each edit
+# is checked, so a change to etc/warden.conf that defeats one fails here
+# instead of installing the repository's development values.
+$(INST)/warden.conf: etc/warden.conf Makefile
+	@mkdir -p $(@D)
+	sed -e 's|"\.\./rules/|"rules/|' \
+	    -e 's|^\( *user *= *\)"nobody"|\1"warden"|' \
+	    -e 's|^\( *socket *= *\)"inet:8890@127\.0\.0\.1"|\1"unix:/run/warden/warden.sock"|' \
+	    -e 's|^\( *\)# *\(socket_mode *= *"0660";\)|\1\2|' $< >$@.tmp
+	@for re in '"rules/\*\.rules"' '^ *user *= *"warden"' \
+	    '^ *socket *= *"unix:/run/warden/warden\.sock"' \
+	    '^ *socket_mode *= *"0660"'; do \
+		grep -q "$$re" $@.tmp || { rm -f $@.tmp; echo "install:" \
+		    "etc/warden.conf no longer has what the install edits" \
+		    "expect ($$re): update the Makefile" >&2; exit 1; }; \
+	done
+	@mv $@.tmp $@
+
+install: all $(INST)/warden.conf
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR)/rules \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)
+	install -m 0755 src/warden $(DESTDIR)$(SBINDIR)/warden
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' contrib/systemd/warden.service \
+	    >$(DESTDIR)$(SYSTEMD_UNITDIR)/warden.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/warden.service
+	@set -e; for f in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
+		echo "install -m 0644 $$f $$d/"; \
+		install -d $$d; install -m 0644 $$f $$d/; \
+	done
+	@set -e; for f in $(INST)/warden.conf $(CONF_FILES); do \
+		case $$f in rules/*) d=rules/ ;; *) d= ;; esac; \
+		d=$(DESTDIR)$(CONFDIR)/$$d$${f##*/}; \
+		if [ -e "$$d" ]; then echo "install: $$d exists, kept"; \
+		else echo "install -m 0644 $$f $$d"; install -m 0644 $$f $$d; fi; \
+	done
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd warden >/dev/null; then \
+		echo "install: now create the user warden runs as:" \
+		    "adduser --system --group --no-create-home" \
+		    "--home /nonexistent warden"; fi
+
+# Removes what install put there, except config files that differ from
+# what install writes now (the admin's edits, or an older version's
+# defaults): those are kept and named.
+uninstall: $(INST)/warden.conf
+	rm -f $(DESTDIR)$(SBINDIR)/warden \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/warden.service \
+	    $(foreach f,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(notdir $(f)))
+	@for f in $(INST)/warden.conf $(CONF_FILES); do \
+		case $$f in rules/*) d=rules/ ;; *) d= ;; esac; \
+		d=$(DESTDIR)$(CONFDIR)/$$d$${f##*/}; \
+		[ -e "$$d" ] || continue; \
+		if cmp -s "$$f" "$$d"; then echo "rm -f $$d"; rm -f "$$d"; \
+		else echo "uninstall: $$d was changed, kept"; fi; \
+	done
+	@rmdir $(DESTDIR)$(CONFDIR)/rules $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build src/warden

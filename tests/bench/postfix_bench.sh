@@ -1,76 +1,120 @@
 #!/bin/bash
-# postfix_bench.sh [BINARY] - warden behind a real Postfix, against the
-# floor (doc/performance.md "Postfix-level benchmark"). Needs root (it
-# starts a private Postfix and smtp-sink -u postfix). Called by
-# tests/bench/run.sh; BINARY defaults to src/warden.
+# postfix_bench.sh [--quick] [BINARY] - warden behind a real Postfix,
+# against the floor (null milters) and against the other policy daemons
+# a postmaster could choose (rspamd, postfwd), all in one run
+# (doc/performance.md "Contenders"). Needs root: it starts a private
+# Postfix, smtp-sink -u postfix, rspamd -u _rspamd, postfwd -u postfw, and
+# installs the Debian packages it needs (rspamd, postfwd: bench only,
+# never in make test). Called by tests/bench/run.sh; BINARY defaults to
+# src/warden. --quick: one round, C=10, ~1 s runs, no held sessions
+# (a smoke test of the set-up, not figures).
 #
-# Contenders, all through one private Postfix 3.7 (tests/lib/postfix.sh)
-# relaying to smtp-sink, each on its own smtpd listener of that instance:
-#   none    smtpd_milters empty
-#   null    tests/bench/nullmilter.c (libmilter, continue everywhere,
-#           headers/body/unknown negotiated away, DATA kept with a reply)
-#   warden  BINARY with the shipped rules/*.rules and the memory store
-# Load: smtp-source from 127.0.0.1, one message per SMTP session, at each
-# concurrency of PFB_CONC; PFB_ROUNDS rounds, and in each round every
-# contender once per concurrency, in an order rotated every round so
-# machine noise spreads over all of them. Message counts are calibrated
-# so a run lasts about PFB_SECS seconds.
+# One private Postfix 3.7 (tests/lib/postfix.sh) relays to smtp-sink; it
+# has one smtpd listener per contender, identical but for the policy:
+#   none      no milter, no policy service
+#   nullfull  contenders/nullmilter_full.c: continue everywhere, asks for
+#             every step (headers, body) with a reply to each
+#   nullpol   nullmilter.c: continue everywhere, headers/body/unknown
+#             negotiated away, DATA kept with a reply (the null-policy
+#             milter: the floor for warden)
+#   wmem      warden, the policy below, memory store, inet socket
+#   wredis    warden, the policy below, Redis store, inet socket
+#   wunix     warden, the policy below, memory store, unix socket
+#   wship     warden, all shipped rules/*.rules (no bench rate rule),
+#             memory store, inet socket (replies at every stage)
+#   rspamd    rspamd 3.4 proxy worker in milter mode + one normal worker,
+#             ratelimit module on the bench's redis-server
+#   postfwd   postfwd2 as check_policy_service at RCPT
+# The policy: one recipient rate limit per client IP, PFB_RATE_MAX per
+# PFB_RATE_SECS (default 1,000,000 an hour, burst 1,000,000: never
+# tripped, every message is accepted), plus the submission AUTH/TLS rules
+# (warden: rules/submission.rules as shipped; postfwd: the same at RCPT;
+# rspamd: rate limit only). Templates: tests/bench/contenders/.
 #
-# CPU per process tree: the Postfix master and everything it forks, and
-# each milter, run in their own cgroup v2 (cpu.stat usage_usec, threads
-# and reaped children included). Without a writable cgroup2 mount the
-# fallback reads /proc: the master's own and cumulative-children times
-# plus those of its live descendants, and each milter's utime+stime.
+# Load: smtp-source from 127.0.0.1, one message per SMTP session, at
+# each concurrency of PFB_CONC; PFB_ROUNDS rounds, in each every
+# contender once per concurrency, in an order rotated every round.
+# Message counts: per contender and concurrency, so a run lasts about
+# PFB_SECS seconds (from the warm-up).
 #
-# Then PFB_SESSIONS (1,000) milter connections are opened straight to
-# warden (and to the null milter) and held: VmRSS and Threads, idle vs open.
+# Per run: msg/s (until smtp-source exits) and e2e msg/s (until smtp-sink
+# has all and the queue is empty); CPU of each process tree (Postfix
+# master and children; the contender's daemon(s); redis-server) from
+# cgroup v2 cpu.stat, and from /proc (utime+stime+cutime+cstime of every
+# live process of the tree, so children that exited count through their
+# parent's cutime/cstime); RSS and PSS of the contender's tree; Redis
+# commands (INFO commandstats). After the rounds: one message through
+# wredis and rspamd under MONITOR (Redis commands per stage), warden's
+# own store_calls (SIGUSR1), held milter sessions (PFB_SESSIONS).
 #
 # Output: a table on stdout, build/bench/postfix.tsv (summary),
-# build/bench/postfix-runs.tsv (every run), build/bench/postfix-sessions.tsv.
+# postfix-runs.tsv (every run), postfix-sessions.tsv, postfix-redis.txt.
 # Missed targets print BELOW; the exit status is non-zero only when the
-# bench could not run (setup failed, mail lost or refused).
-# Env: PFB_ROUNDS (5) PFB_CONC ("1 10 50") PFB_SECS (3) PFB_SESSIONS (1000)
-#      PFB_CPU=proc forces the /proc method; PFB_KEEP=1 keeps the temp dir; PFB_PERF=1 adds, after the rounds,
-#      one uncounted run per milter at the highest concurrency under
-#      `perf record -g -p` and writes build/bench/postfix-perf-{null,warden}.txt.
+# bench could not run, a message was lost or refused, or a contender
+# did not apply its policy (e.g. no Redis calls where a limit applies).
+# Env: PFB_ROUNDS (3) PFB_CONC ("1 10 50") PFB_SECS (3) PFB_SESSIONS
+#      (1000; 0 = skip) PFB_CONTENDERS (all of the above) PFB_RATE_MAX
+#      (1000000) PFB_RATE_SECS (3600) PFB_CPU=proc (force /proc) PFB_KEEP=1
+#      (keep the temp dir) PFB_PERF=1 (perf profile of wmem and nullpol).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
+QUICK=
+if [ "${1:-}" = --quick ]; then
+	QUICK=1
+	shift
+fi
 BIN=${1:-src/warden}
 case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
-ROUNDS=${PFB_ROUNDS:-5}
-CONCS=${PFB_CONC:-"1 10 50"}
-SECS=${PFB_SECS:-3}
-SESSIONS=${PFB_SESSIONS:-1000}
+if [ -n "$QUICK" ]; then
+	ROUNDS=${PFB_ROUNDS:-1} CONCS=${PFB_CONC:-10} SECS=${PFB_SECS:-1}
+	SESSIONS=${PFB_SESSIONS:-0}
+else
+	ROUNDS=${PFB_ROUNDS:-3} CONCS=${PFB_CONC:-"1 10 50"}
+	SECS=${PFB_SECS:-3} SESSIONS=${PFB_SESSIONS:-1000}
+fi
+RATE_MAX=${PFB_RATE_MAX:-1000000}
+RATE_SECS=${PFB_RATE_SECS:-3600}
 OUTDIR=$REPO/build/bench
-CONTENDERS="none null warden"
+ALL="none nullfull nullpol wmem wredis wunix wship rspamd postfwd"
+CONTENDERS=${PFB_CONTENDERS:-$ALL}
+TPL=$REPO/tests/bench/contenders
 
 . tests/lib/servers.sh
 . tests/lib/postfix.sh
 
 say() { printf '%s\n' "$*"; }
 die() { say "postfix_bench: $*" >&2; exit 1; }
+has() { case " $CONTENDERS " in *" $1 "*) return 0 ;; esac; return 1; }
 
+for who in $CONTENDERS; do
+	case " $ALL " in *" $who "*) ;; *) die "unknown contender $who (know: $ALL)" ;; esac
+done
 if [ "$(id -u)" -ne 0 ]; then
 	say "postfix_bench: SKIP (needs root: postfix start, smtp-sink -u)"
 	exit 0
 fi
 [ -x "$BIN" ] || die "no warden binary $BIN (run make)"
 PKGS="postfix sasl2-bin libsasl2-modules"
+has rspamd && PKGS="$PKGS rspamd"
+has postfwd && PKGS="$PKGS postfwd"
 WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh >/dev/null 2>&1 ||
     die "cannot install $PKGS"
-for t in postfix smtp-source smtp-sink python3 gcc; do
+for t in postfix smtp-source smtp-sink python3 gcc redis-server redis-cli; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
 
 mkdir -p "$OUTDIR" || exit 1
-NULLM=$OUTDIR/nullmilter
-# Not a bench_*.c: the Makefile's bench glob would link it with libwarden.
-gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wformat=2 -Wshadow \
-    -Wstrict-prototypes -Wold-style-definition -Wvla -pthread \
-    -o "$NULLM" tests/bench/nullmilter.c \
-    $(pkg-config --libs milter 2>/dev/null || echo -lmilter) ||
-    die "cannot build tests/bench/nullmilter.c"
+# Not bench_*.c: the Makefile's bench glob would link them with libwarden.
+build_milter() {
+	gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wformat=2 -Wshadow \
+	    -Wstrict-prototypes -Wold-style-definition -Wvla -pthread \
+	    -o "$1" "$2" $(pkg-config --libs milter 2>/dev/null || echo -lmilter) ||
+	    die "cannot build $2"
+}
+NULLPOL=$OUTDIR/nullmilter NULLFULL=$OUTDIR/nullmilter_full
+has nullpol && build_milter "$NULLPOL" tests/bench/nullmilter.c
+has nullfull && build_milter "$NULLFULL" "$TPL/nullmilter_full.c"
 
 # 1,000 held sessions need 1,000 descriptors in the milter and the client.
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null
@@ -78,16 +122,48 @@ ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null
 # --- temp dir, cgroups, cleanup -------------------------------------
 T=$(mktemp -d /tmp/warden-pfbench.XXXXXX) || exit 1
 chmod 755 "$T"		# warden runs as nobody; Postfix wants no writable parents
-WARDEN_PID= NULL_PID= PERF_PID= CG_ROOT= CG_METHOD=proc
+declare -A PID=()	# tree root per daemon: contender name, or redis
+PERF_PID= MON_PID= CG_ROOT= CG_METHOD=proc
+TREES="postfix redis"
+for who in $CONTENDERS; do [ "$who" = none ] || TREES="$TREES $who"; done
+
+# descendants PID: every live process below PID (not PID itself).
+descendants() {
+	local todo=("$1") p c
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		for c in $(children_of "$p"); do
+			echo "$c"
+			todo+=("$c")
+		done
+	done
+}
+
+# stop_tree PID: TERM the root (bounded, then KILL), then any of its
+# former descendants still alive (daemons whose master died first).
+stop_tree() {
+	local root=$1 kids k
+	[ -n "$root" ] || return 0
+	kids=$(descendants "$root")
+	stop_pid "$root" 10
+	for k in $kids; do
+		pid_alive "$k" && stop_pid "$k" 5
+	done
+	return 0
+}
+
 cleanup() {
 	set +e
 	stop_pid "$PERF_PID" 5
+	stop_pid "$MON_PID" 5
 	pf_stop
-	stop_pid "$WARDEN_PID" 10
-	stop_pid "$NULL_PID" 10
+	for who in ${!PID[@]}; do
+		stop_tree "${PID[$who]}"
+	done
 	sink_stop
 	if [ -n "$CG_ROOT" ]; then
-		for g in postfix warden null; do
+		for g in $TREES; do
 			[ -d "$CG_ROOT/$g" ] || continue
 			# Strays (none expected) go back to the parent first.
 			while read -r p; do
@@ -111,22 +187,28 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 if [ "${PFB_CPU:-}" != proc ] && [ -n "$cg2" ] &&
     mkdir "$cg2/warden-pfbench.$$" 2>/dev/null; then
 	CG_ROOT=$cg2/warden-pfbench.$$
-	if mkdir "$CG_ROOT/postfix" "$CG_ROOT/warden" "$CG_ROOT/null" &&
-	    [ -r "$CG_ROOT/postfix/cpu.stat" ]; then
-		CG_METHOD=cgroup
-	fi
+	CG_METHOD=cgroup
+	for g in $TREES; do
+		mkdir "$CG_ROOT/$g" && [ -r "$CG_ROOT/$g/cpu.stat" ] ||
+		    CG_METHOD=proc
+	done
 fi
 # cg_join GROUP: move this (sub)shell into GROUP's cgroup; whatever it
-# starts from then on is counted there.
+# starts from then on (daemons that fork into the background included)
+# is counted there.
 cg_join() {
 	[ "$CG_METHOD" != cgroup ] || echo "$BASHPID" >"$CG_ROOT/$1/cgroup.procs"
 }
 
-# sample.py: CPU microseconds of the three trees, both methods.
+# sample.py CGROOT REDIS_PORT NAME=PID...: one JSON line: per tree, CPU
+# µs (cgroup and /proc), RSS and PSS kB (not for postfix: it changes
+# with the number of smtpd processes, not with the policy), and Redis's
+# commandstats calls.
 cat >"$T/sample.py" <<'EOF'
-import os, sys
+import json, os, socket, sys
 HZ = os.sysconf("SC_CLK_TCK")
-cgroot, master, warden, null = sys.argv[1:5]
+cgroot, rport = sys.argv[1], int(sys.argv[2])
+trees = [a.split("=", 1) for a in sys.argv[3:]]
 
 def cg(g):
     try:
@@ -146,89 +228,358 @@ def stat(pid):
     # ppid, utime+stime, cutime+cstime (ticks)
     return int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
 
+kids, ticks = {}, {}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        ppid, own, ch = stat(p)
+    except (OSError, ValueError, IndexError):
+        continue
+    kids.setdefault(ppid, []).append(int(p))
+    ticks[int(p)] = own + ch
+
 def tree(root):
-    # The master's own and reaped children's times plus every live
-    # descendant's (its own reaped children included).
-    kids, t = {}, {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            ppid, own, ch = stat(p)
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(p))
-        t[int(p)] = own + ch
-    if not root or int(root) not in t:
-        return -1
-    total, todo = 0, [int(root)]
+    if not root or not root.isdigit() or int(root) not in ticks:
+        return []
+    out, todo = [], [int(root)]
     while todo:
         p = todo.pop()
-        total += t.get(p, 0)
+        out.append(p)
         todo += kids.get(p, [])
-    return total * 1000000 // HZ
+    return out
 
-def own(pid):
+def mem(pids):
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return rss, pss
+
+def redis():
+    if rport <= 0:
+        return {}
     try:
-        return stat(pid)[1] * 1000000 // HZ
-    except (OSError, ValueError, IndexError):
-        return -1
+        s = socket.create_connection(("127.0.0.1", rport), 5)
+        s.sendall(b"INFO commandstats\r\n")
+        buf = b""
+        while b"\r\n" not in buf:
+            buf += s.recv(65536)
+        head, _, body = buf.partition(b"\r\n")
+        want = int(head[1:]) + 2
+        while len(body) < want:
+            c = s.recv(65536)
+            if not c:
+                break
+            body += c
+        s.close()
+    except (OSError, ValueError):
+        return {"error": -1}
+    calls = {}
+    for line in body.decode("ascii", "replace").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[8:].partition(":")
+            for kv in rest.split(","):
+                k, _, v = kv.partition("=")
+                if k == "calls":
+                    calls[name] = int(v)
+    return calls
 
-print(cg("postfix"), cg("warden"), cg("null"),
-      tree(master), own(warden), own(null))
+out = {"trees": {}, "redis": redis()}
+for name, pid in trees:
+    pids = tree(pid)
+    t = {"cg": cg(name),
+         "proc": sum(ticks[p] for p in pids) * 1000000 // HZ if pids else -1}
+    if name != "postfix":
+        t["rss"], t["pss"] = mem(pids)
+    out["trees"][name] = t
+print(json.dumps(out))
 EOF
 
-# --- servers ----------------------------------------------------------
-P_SMTP=$(free_port) P_SUB=$(free_port) P_SINK=$(free_port)
-P_MILTER=$(free_port) P_NULL=$(free_port)
-P_NONE_SMTP=$(free_port) P_NULL_SMTP=$(free_port)
-declare -A PORT=([none]=$P_NONE_SMTP [null]=$P_NULL_SMTP [warden]=$P_SMTP)
+# delta.py WHO USES_REDIS BEFORE AFTER: the run's figures, tab-separated:
+# CPU µs of postfix, policy, redis (cgroup), the same three from /proc,
+# Redis calls (INFO excluded), per command, and the policy's RSS/PSS kB.
+cat >"$T/delta.py" <<'EOF'
+import json, sys
+who, uses, b, a = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+b, a = json.loads(b), json.loads(a)
+def d(tree, k):
+    if tree not in a["trees"]:
+        return 0
+    x, y = b["trees"][tree][k], a["trees"][tree][k]
+    return -1 if x < 0 or y < 0 else y - x
+pol = who if who != "none" else None
+row = [d("postfix", "cg"), d(pol, "cg") if pol else 0,
+       d("redis", "cg") if uses else 0,
+       d("postfix", "proc"), d(pol, "proc") if pol else 0,
+       d("redis", "proc") if uses else 0]
+cmds = {k: a["redis"].get(k, 0) - b["redis"].get(k, 0)
+        for k in a["redis"] if k != "info"}
+cmds = {k: v for k, v in cmds.items() if v}
+# commandstats also counts what scripts run (redis.call): those are not
+# requests from a client. Client requests are these; the rest ran inside
+# a script.
+CLIENT = {"evalsha", "eval", "evalsha_ro", "eval_ro", "fcall", "script",
+          "ping", "quit", "select", "auth", "hello", "client", "role",
+          "multi", "exec", "sentinel"}
+row += [sum(v for k, v in cmds.items() if k in CLIENT),
+        sum(v for k, v in cmds.items() if k not in CLIENT),
+        ",".join("%s:%d" % kv for kv in sorted(cmds.items())) or "-"]
+t = a["trees"].get(pol, {}) if pol else {}
+row += [t.get("rss", 0), t.get("pss", 0)]
+print("\t".join(str(x) for x in row))
+EOF
 
-W=$T/warden
-mkdir -p "$W"
-cp -r rules "$W/rules"		# the shipped rules, byte for byte
-cat >"$W/warden.conf" <<EOF
-milter = { socket = "inet:$P_MILTER@127.0.0.1"; };
+# --- configuration -------------------------------------------------------
+declare -A PORT=()	# the contender's smtpd listener
+for who in $CONTENDERS; do PORT[$who]=$(free_port); done
+P_SMTP=$(free_port) P_SUB=$(free_port) P_SINK=$(free_port)
+P_UNUSED=$(free_port) P_REDIS=0
+USES_REDIS=
+has wredis && USES_REDIS=1
+has rspamd && USES_REDIS=1
+[ -z "$USES_REDIS" ] || P_REDIS=$(free_port)
+
+subst() {	# subst TEMPLATE OUT KEY=VALUE...
+	local tpl=$1 out=$2 kv args=()
+	shift 2
+	for kv in "$@"; do
+		args+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+	done
+	sed "${args[@]}" "$tpl" >"$out" || return 1
+	! grep -q '@[A-Z_]*@' "$out"
+}
+
+# warden_conf NAME RULESET STORE SOCKET: $T/NAME/warden.conf; RULESET is
+# "policy" (submission.rules + the bench rate rule) or "ship" (all
+# shipped rules).
+warden_conf() {
+	local d=$T/$1 store
+	mkdir -p "$d/rules" || return 1
+	if [ "$2" = ship ]; then
+		cp rules/* "$d/rules/" || return 1
+	else
+		cp rules/submission.rules rules/senders.map "$d/rules/" &&
+		    subst "$TPL/warden-rate.rules.in" "$d/rules/zz-bench-rate.rules" \
+		    RATE_MAX="$RATE_MAX" RATE_SECS="$RATE_SECS" || return 1
+	fi
+	if [ "$3" = redis ]; then
+		store="backend = \"redis\"; redis = { host = \"127.0.0.1\"; port = $P_REDIS; };"
+	else
+		store="backend = \"memory\";"
+	fi
+	cat >"$d/warden.conf" <<EOF
+milter = { socket = "$4"; socket_mode = "0666"; };
 daemon = { user = "nobody"; log = "stderr"; stats_interval = 0; };
 rules = { files = [ "rules/*.rules" ]; };
-store = { backend = "memory"; };
+store = { $store };
 EOF
-chmod -R a+rX "$W"
-"$BIN" check -c "$W/warden.conf" >"$T/check.out" 2>&1 ||
-    die "warden check failed: $(tail -5 "$T/check.out")"
-sed -n '/^postfix main.cf/,/^sendmail/p' "$T/check.out" |
+	chmod -R a+rX "$d"
+	"$BIN" check -c "$d/warden.conf" >"$d/check.out" 2>&1 ||
+	    die "warden check ($1) failed: $(tail -5 "$d/check.out")"
+}
+
+declare -A MSOCK=()	# milter socket as Postfix names it
+declare -A WARDEN_SOCK=()
+for who in wmem wredis wunix wship; do
+	has "$who" || continue
+	case $who in
+	wunix) WARDEN_SOCK[$who]="unix:$T/$who/warden.sock"
+		MSOCK[$who]="unix:$T/$who/warden.sock" ;;
+	*) p=$(free_port)
+		WARDEN_SOCK[$who]="inet:$p@127.0.0.1"
+		MSOCK[$who]="inet:127.0.0.1:$p" ;;
+	esac
+	case $who in wship) rs=ship ;; *) rs=policy ;; esac
+	case $who in wredis) st=redis ;; *) st=memory ;; esac
+	warden_conf "$who" "$rs" "$st" "${WARDEN_SOCK[$who]}"
+done
+# Postfix's milter macros are global: the lines warden check prints for
+# the shipped rules plus the bench rule (a superset of every contender's).
+mkdir -p "$T/macros/rules"
+cp rules/* "$T/macros/rules/"
+subst "$TPL/warden-rate.rules.in" "$T/macros/rules/zz-bench-rate.rules" \
+    RATE_MAX="$RATE_MAX" RATE_SECS="$RATE_SECS" || die "rate template"
+printf 'milter = { socket = "inet:%s@127.0.0.1"; };\nrules = { files = [ "rules/*.rules" ]; };\n' \
+    "$P_UNUSED" >"$T/macros/warden.conf"
+"$BIN" check -c "$T/macros/warden.conf" >"$T/macros/check.out" 2>&1 ||
+    die "warden check failed: $(tail -5 "$T/macros/check.out")"
+sed -n '/^postfix main.cf/,/^sendmail/p' "$T/macros/check.out" |
     sed -n 's/^ *\(milter_[a-z_]*_macros = .*\)$/\1/p' >"$T/macros.cf"
 
-(cg_join warden && exec "$BIN" run -c "$W/warden.conf") >"$T/warden.log" 2>&1 &
-WARDEN_PID=$!
-(cg_join null && exec "$NULLM" "$P_NULL") >"$T/null.log" 2>&1 &
-NULL_PID=$!
-sink_start_count "$T/sink" "$P_SINK" || die "smtp-sink does not listen"
-wait_listening "$P_MILTER" 10 || die "warden does not listen: $(tail -3 "$T/warden.log")"
-wait_listening "$P_NULL" 10 || die "nullmilter does not listen: $(tail -3 "$T/null.log")"
+# Independent check that warden's policy is the one described: the
+# shipped submission rule answers a session on 587 without AUTH.
+if has wmem; then
+	"$BIN" explain -c "$T/wmem/warden.conf" client=192.0.2.1 port=587 \
+	    helo=x.example sender=a@example.net rcpt=b@example.com 2>&1 |
+	    grep -q '^verdict: reject at envfrom: 530 5.7.0' ||
+	    die "wmem policy: port 587 without AUTH is not refused"
+fi
 
-PF_SMTP=$P_SMTP PF_SUB=$P_SUB PF_SINK=$P_SINK PF_MILTER=$P_MILTER PF_BLOCK=
+# --- servers ----------------------------------------------------------
+if [ -n "$USES_REDIS" ]; then
+	mkdir -p "$T/redis"
+	(cg_join redis && exec setsid redis-server --port "$P_REDIS" \
+	    --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+	    --dir "$T/redis" --logfile "$T/redis/redis.log") </dev/null \
+	    >/dev/null 2>&1 &
+	PID[redis]=$!
+fi
+if has rspamd; then
+	R=$T/rspamd
+	mkdir -p "$R/run" "$R/db" "$R/log" "$R/tmp"
+	P_RS_NORMAL=$(free_port) P_RS_PROXY=$(free_port)
+	subst "$TPL/rspamd.conf.in" "$R/rspamd.conf" T="$R" \
+	    REDIS_PORT="$P_REDIS" NORMAL_PORT="$P_RS_NORMAL" \
+	    PROXY_PORT="$P_RS_PROXY" RATE_MAX="$RATE_MAX" \
+	    RATE_SECS="$RATE_SECS" || die "rspamd template"
+	chown -R _rspamd "$R" || die "no user _rspamd"
+	# -f: foreground, so $! is the main process (workers are its children).
+	(cg_join rspamd && TMPDIR=$R/tmp exec rspamd -f -c "$R/rspamd.conf" \
+	    -u _rspamd -g _rspamd) </dev/null >"$R/out.log" 2>&1 &
+	PID[rspamd]=$!
+	MSOCK[rspamd]="inet:127.0.0.1:$P_RS_PROXY"
+fi
+if has postfwd; then
+	F=$T/postfwd
+	mkdir -p "$F"
+	P_PFW=$(free_port)
+	subst "$TPL/postfwd.cf.in" "$F/postfwd.cf" RATE_MAX="$RATE_MAX" \
+	    RATE_SECS="$RATE_SECS" || die "postfwd template"
+	chmod -R a+rX "$F"
+	chown postfw "$F" || die "no user postfw"
+	# postfwd2 always daemonizes (its rate() needs the cache daemon,
+	# which --nodaemon leaves out): the PID comes from --pidfile.
+	# Debian's default options, plus --nodns (no network) and
+	# --perfmon (no logging: warden logs nothing for accepted mail).
+	(cg_join postfwd && exec postfwd2 --file="$F/postfwd.cf" \
+	    --interface=127.0.0.1 --port="$P_PFW" --pidfile="$F/postfwd.pid" \
+	    --user=postfw --group=postfw --cache=600 --cache-rdomain-only \
+	    --cache-no-size --nodns --perfmon --noidlestats) </dev/null \
+	    >"$F/out.log" 2>&1
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$F/postfwd.pid" ] && break
+		sleep 0.1
+	done
+	PID[postfwd]=$(tr -dc 0-9 <"$F/postfwd.pid" 2>/dev/null)
+	pid_alive "${PID[postfwd]}" || die "postfwd did not start: $(tail -3 "$F/out.log")"
+fi
+for who in wmem wredis wunix wship; do
+	has "$who" || continue
+	(cg_join "$who" && exec "$BIN" run -c "$T/$who/warden.conf") \
+	    >"$T/$who/warden.log" 2>&1 &
+	PID[$who]=$!
+done
+if has nullpol; then
+	p=$(free_port)
+	(cg_join nullpol && exec "$NULLPOL" "$p") >"$T/nullpol.log" 2>&1 &
+	PID[nullpol]=$!
+	MSOCK[nullpol]="inet:127.0.0.1:$p"
+fi
+if has nullfull; then
+	p=$(free_port)
+	(cg_join nullfull && exec "$NULLFULL" "$p") >"$T/nullfull.log" 2>&1 &
+	PID[nullfull]=$!
+	MSOCK[nullfull]="inet:127.0.0.1:$p"
+fi
+
+sink_start_count "$T/sink" "$P_SINK" || die "smtp-sink does not listen"
+if [ -n "$USES_REDIS" ]; then
+	for ((i = 0; i < 100; i++)); do
+		redis-cli -p "$P_REDIS" ping 2>/dev/null | grep -q PONG && break
+		sleep 0.1
+	done
+	[ "$i" -lt 100 ] || die "redis-server does not answer"
+fi
+wait_sock() {	# wait_sock WHO SOCKET SECS
+	local s=$2 i
+	case $s in
+	inet:*) wait_listening "${s##*:}" "$3" ;;
+	unix:*) for ((i = 0; i < $3 * 10; i++)); do
+			[ -S "${s#unix:}" ] && return 0
+			sleep 0.1
+		done
+		return 1 ;;
+	esac
+}
+for who in $CONTENDERS; do
+	[ -n "${MSOCK[$who]:-}" ] || continue
+	# rspamd compiles its maps and Lua at start: ~10 s on a busy machine.
+	wait_sock "$who" "${MSOCK[$who]}" 90 ||
+	    die "$who does not listen on ${MSOCK[$who]}: $(tail -3 "$T/$who/warden.log" "$T/$who.log" "$T/rspamd/out.log" 2>/dev/null)"
+done
+if has postfwd; then
+	wait_listening "$P_PFW" 30 || die "postfwd does not listen"
+	# The policy is live: ask postfwd directly, as smtpd would.
+	pfw_ask() {
+		python3 - "$P_PFW" "$@" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)
+req = ["request=smtpd_access_policy", "protocol_state=RCPT",
+       "client_address=192.0.2.1", "sender=a@example.net",
+       "recipient=b@example.com"] + sys.argv[2:]
+s.sendall(("\n".join(req) + "\n\n").encode())
+buf = b""
+while not buf.endswith(b"\n\n"):
+    c = s.recv(4096)
+    if not c:
+        break
+    buf += c
+print(buf.decode().strip())
+EOF
+	}
+	a1=$(pfw_ask server_port=587 sasl_method= encryption_protocol=TLSv1.3)
+	a2=$(pfw_ask server_port=25 sasl_method=PLAIN sasl_username=u encryption_protocol=)
+	a3=$(pfw_ask server_port=25 sasl_method= encryption_protocol=)
+	[[ $a1 == "action=530 5.7.0 "* && $a2 == "action=538 5.7.11 "* &&
+	    ${a3,,} == action=dunno ]] ||
+	    die "postfwd policy is not the expected one: '$a1' '$a2' '$a3'"
+fi
+
+PF_SMTP=$P_SMTP PF_SUB=$P_SUB PF_SINK=$P_SINK PF_MILTER=$P_UNUSED PF_BLOCK=
 PF_MACROS=$T/macros.cf
 PF_RELAY_DOMAINS="example.com example.net"
 PF_RELAY_RCPTS="@example.com ok
 @example.net ok"
 pf_setup "$T/pf" || die "pf_setup failed"
-pf_add_smtpd "$P_NONE_SMTP" none "smtpd_milters=" || die "master.cf"
-pf_add_smtpd "$P_NULL_SMTP" null "smtpd_milters=inet:127.0.0.1:$P_NULL" ||
-    die "master.cf"
+for who in $CONTENDERS; do
+	case $who in
+	none) set -- "smtpd_milters=" ;;
+	postfwd) set -- "smtpd_milters=" \
+		"smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$P_PFW" ;;
+	*) set -- "smtpd_milters=${MSOCK[$who]}" ;;
+	esac
+	pf_add_smtpd "${PORT[$who]}" "$who" "$@" || die "master.cf"
+done
 # The master and everything it forks are counted in the postfix cgroup.
 (cg_join postfix && pf_start) || die "postfix did not start"
-wait_listening "$P_NONE_SMTP" 10 && wait_listening "$P_NULL_SMTP" 10 ||
-    die "postfix listeners did not open"
+for who in $CONTENDERS; do
+	wait_listening "${PORT[$who]}" 10 || die "postfix listener $who did not open"
+done
 MASTER=$(pf_master_pid)
 
-say "# postfix_bench: nproc=$(nproc) cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\""
-say "# postfix $(postconf -d -h mail_version 2>/dev/null), cpu method $CG_METHOD, rounds $ROUNDS, concurrency $CONCS, ~${SECS}s a run, temp $T"
+say "# postfix_bench: nproc=$(nproc) cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\" load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+say "# postfix $(postconf -d -h mail_version 2>/dev/null), rspamd $(rspamd --version 2>/dev/null | sed -n 's/.*version //p'), postfwd $(postfwd2 -V 2>/dev/null | head -1 | tr -s ' ' | cut -d' ' -f2), redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'); cpu method $CG_METHOD; rounds $ROUNDS, concurrency $CONCS, ~${SECS}s a run; rate limit $RATE_MAX per ${RATE_SECS}s; temp $T"
+say "# contenders: $CONTENDERS"
 
 # --- one run ------------------------------------------------------------
 SENT=0		# messages accepted so far, all runs (smtp-sink's count must follow)
 now_ns() { date +%s%N; }
-sample() { python3 "$T/sample.py" "$CG_ROOT" "$MASTER" "$WARDEN_PID" "$NULL_PID"; }
+sample() {
+	local args=("postfix=$MASTER") who
+	for who in ${!PID[@]}; do args+=("$who=${PID[$who]}"); done
+	python3 "$T/sample.py" "${CG_ROOT:-/nonexistent}" "$P_REDIS" "${args[@]}"
+}
+uses_redis() { case $1 in wredis | rspamd) echo 1 ;; *) echo 0 ;; esac; }
 
 # drained: smtp-sink has every message and the queue is empty (bounded).
 drained() {
@@ -244,14 +595,12 @@ drained() {
 	return 1
 }
 
-# perf_start/perf_stop WHO: when PERF_NOW is set, profile WHO's milter
+# perf_start/perf_stop WHO: when PERF_NOW is set, profile WHO's daemon
 # during smtp-source (the perf process is stopped by its PID).
 PERF_NOW=
 perf_start() {
-	local pid
-	[ -n "$PERF_NOW" ] || return 0
-	case $1 in warden) pid=$WARDEN_PID ;; null) pid=$NULL_PID ;; *) return 0 ;; esac
-	perf record -q -F 2999 -g -p "$pid" -o "$T/perf.$1.data" \
+	[ -n "$PERF_NOW" ] && [ -n "${PID[$1]:-}" ] || return 0
+	perf record -q -F 2999 -g -p "${PID[$1]}" -o "$T/perf.$1.data" \
 	    >"$T/perf.$1.log" 2>&1 &
 	PERF_PID=$!
 	sleep 0.5	# perf attaches before the load starts
@@ -271,15 +620,15 @@ perf_stop() {
 	} >"$OUTDIR/postfix-perf-$1.txt"
 }
 
-# run CONTENDER CONC N: sets R_WALL_NS R_E2E_NS R_CPU (6 numbers, µs) R_OK
+# run CONTENDER CONC N: sets R_WALL_NS R_E2E_NS R_DELTA (delta.py) R_OK
 run() {
-	local who=$1 conc=$2 n=$3 t0 t1 t2 rc before after got
+	local who=$1 conc=$2 n=$3 t0 t1 rc before after got
 	drained || say "# warning: queue not drained before $who c=$conc"
 	before=$(sample)
 	perf_start "$who"
 	t0=$(now_ns)
-	# Bounded: a wedged Postfix must not hang the bench.
-	timeout $((SECS * 20 + 60)) \
+	# Bounded: a wedged Postfix or daemon must not hang the bench.
+	timeout $((SECS * 30 + n / 5 + 60)) \
 	    smtp-source -4 -s "$conc" -m "$n" -M client.example.net \
 	    -f bench@example.net -t rcpt@example.com \
 	    "127.0.0.1:${PORT[$who]}" >"$T/source.out" 2>&1
@@ -288,7 +637,7 @@ run() {
 	perf_stop "$who"
 	SENT=$((SENT + n))
 	drained
-	t2=$(now_ns)
+	R_E2E_NS=$(($(now_ns) - t0))
 	after=$(sample)
 	got=$(sink_count "$T/sink")
 	R_OK=1
@@ -297,73 +646,160 @@ run() {
 		say "# FAILED: $who c=$conc n=$n: smtp-source exit $rc, sink has $got of $SENT: $(head -c 300 "$T/source.out")"
 		SENT=$got
 	fi
-	R_WALL_NS=$((t1 - t0)) R_E2E_NS=$((t2 - t0))
-	R_CPU=$(paste -d' ' <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after") |
-	    awk '{ printf "%s%d", (NR > 1 ? " " : ""), ($1 < 0 || $2 < 0) ? -1 : $2 - $1 }')
+	R_WALL_NS=$((t1 - t0))
+	R_DELTA=$(python3 "$T/delta.py" "$who" "$(uses_redis "$who")" "$before" "$after")
 }
 
 # --- warm-up and calibration ----------------------------------------------
-# Every contender once per concurrency: Postfix spawns its smtpd pool,
-# the milters their threads, warden's store fills. Then one more null
-# run; the fastest of these four sets the message count per concurrency
-# (noise only slows runs down: the fastest is the best estimate).
+# Every contender once per concurrency (Postfix spawns its smtpd pool,
+# the daemons their threads and workers, the stores fill); its rate
+# sets that contender's message count, so that each run lasts ~SECS s
+# (rspamd at C=1 is ~20x slower than the others).
 declare -A NMSG
 for c in $CONCS; do
-	best=0
-	for who in $CONTENDERS null; do
-		n=$((c < 10 ? 200 : 30 * c))
+	for who in $CONTENDERS; do
+		n=$((c < 10 ? 100 : 20 * c))
+		[ -n "$QUICK" ] && n=$((c < 10 ? 50 : 10 * c))
 		run "$who" "$c" "$n"
 		[ "$R_OK" = 1 ] || die "warm-up failed ($who, c=$c); see above"
 		rate=$((n * 1000000000 / R_WALL_NS))
-		((rate > best)) && best=$rate
+		m=$((rate * SECS))
+		((m < 50)) && m=50
+		((m > 50000)) && m=50000
+		NMSG[$who,$c]=$m
+		say "# warm-up $who c=$c: $rate msg/s -> $m messages a run"
 	done
-	n=$((best * SECS))
-	((n < 100)) && n=100
-	((n > 50000)) && n=50000
-	NMSG[$c]=$n
-	say "# calibration c=$c: best warm-up $best msg/s -> $n messages a run"
 done
 
 # --- rounds -----------------------------------------------------------------
 RUNS=$OUTDIR/postfix-runs.tsv
-printf 'round\tcontender\tconcurrency\tmessages\twall_s\tmsg_per_s\te2e_msg_per_s\tpostfix_cpu_ms\tmilter_cpu_ms\tpostfix_cpu_ms_proc\tmilter_cpu_ms_proc\tok\n' >"$RUNS"
+printf 'round\tcontender\tconcurrency\tmessages\twall_s\tmsg_per_s\te2e_msg_per_s\tpostfix_cpu_ms\tpolicy_cpu_ms\tredis_cpu_ms\tpostfix_cpu_ms_proc\tpolicy_cpu_ms_proc\tredis_cpu_ms_proc\tredis_client_calls\tredis_commands\tpolicy_rss_kb\tpolicy_pss_kb\tok\tredis_script_calls\n' >"$RUNS"
 order=($CONTENDERS)
 lost=0
 for ((r = 1; r <= ROUNDS; r++)); do
 	for c in $CONCS; do
 		for ((k = 0; k < ${#order[@]}; k++)); do
 			who=${order[$(((k + r - 1) % ${#order[@]}))]}
-			run "$who" "$c" "${NMSG[$c]}"
+			n=${NMSG[$who,$c]}
+			run "$who" "$c" "$n"
 			[ "$R_OK" = 1 ] || lost=1
-			read -r cg_pf cg_w cg_n pr_pf pr_w pr_n <<<"$R_CPU"
-			case $who in
-			warden) cg_m=$cg_w pr_m=$pr_w ;;
-			null) cg_m=$cg_n pr_m=$pr_n ;;
-			*) cg_m=0 pr_m=0 ;;
-			esac
+			read -r cpf cpol crd ppf ppol prd rcalls rscript rcmds rss pss <<<"$R_DELTA"
 			if [ "$CG_METHOD" != cgroup ]; then
-				cg_pf=$pr_pf cg_m=$pr_m
+				cpf=$ppf cpol=$ppol crd=$prd
 			fi
-			awk -v r="$r" -v who="$who" -v c="$c" -v n="${NMSG[$c]}" \
-			    -v w="$R_WALL_NS" -v e="$R_E2E_NS" -v pf="$cg_pf" \
-			    -v m="$cg_m" -v ppf="$pr_pf" -v pm="$pr_m" -v ok="$R_OK" \
-			    'BEGIN { printf "%d\t%s\t%d\t%d\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\n",
+			awk -v r="$r" -v who="$who" -v c="$c" -v n="$n" \
+			    -v w="$R_WALL_NS" -v e="$R_E2E_NS" -v pf="$cpf" \
+			    -v pol="$cpol" -v rd="$crd" -v ppf="$ppf" -v ppol="$ppol" \
+			    -v prd="$prd" -v rc="$rcalls" -v rcm="$rcmds" \
+			    -v rss="$rss" -v pss="$pss" -v ok="$R_OK" -v rsc="$rscript" \
+			    'BEGIN { printf "%d\t%s\t%d\t%d\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%s\t%d\t%d\t%d\t%d\n",
 			    r, who, c, n, w / 1e9, n * 1e9 / w, n * 1e9 / e,
-			    pf / 1e3, m / 1e3, ppf / 1e3, pm / 1e3, ok }' >>"$RUNS"
-			tail -n 1 "$RUNS" | awk -F'\t' '{ printf "# round %s %-6s c=%-3s %6d msgs %7.1f msg/s  cpu ms/msg postfix %.3f milter %.3f\n",
-			    $1, $2, $3, $4, $6, $8 / $4, $9 / $4 }'
+			    pf / 1e3, pol / 1e3, rd / 1e3, ppf / 1e3, ppol / 1e3,
+			    prd / 1e3, rc, rcm, rss, pss, ok, rsc }' >>"$RUNS"
+			tail -n 1 "$RUNS" | awk -F'\t' '{ printf "# round %s %-8s c=%-3s %6d msgs %7.1f msg/s  cpu ms/msg postfix %.3f policy %.3f redis %.3f  redis req/msg %.2f\n",
+			    $1, $2, $3, $4, $6, $8 / $4, $9 / $4, $10 / $4, $14 / $4 }'
 		done
 	done
 done
 
 if [ -n "${PFB_PERF:-}" ] && command -v perf >/dev/null; then
 	PERF_NOW=1
-	for who in null warden; do
-		run "$who" "${CONCS##* }" "${NMSG[${CONCS##* }]}"
+	for who in nullpol wmem; do
+		has "$who" || continue
+		run "$who" "${CONCS##* }" "${NMSG[$who,${CONCS##* }]}"
 		say "# perf profile of $who: $OUTDIR/postfix-perf-$who.txt"
 	done
 	PERF_NOW=
 fi
+
+# --- Redis commands of one message, by key ---------------------------------
+# MONITOR shows each command with its key; warden's keys carry the
+# counter's (rule's) name, hence the stage. Pipelined commands are
+# listed one by one: the count is commands, not round trips.
+REDISTXT=$OUTDIR/postfix-redis.txt
+: >"$REDISTXT"
+for who in wredis rspamd; do
+	has "$who" || continue
+	timeout 60 redis-cli -p "$P_REDIS" MONITOR >"$T/monitor.$who" 2>&1 &
+	MON_PID=$!
+	sleep 0.5
+	timeout 60 smtp-source -4 -s 1 -m 1 -M client.example.net \
+	    -f bench@example.net -t rcpt@example.com \
+	    "127.0.0.1:${PORT[$who]}" >"$T/source.out" 2>&1
+	SENT=$((SENT + 1))
+	drained || say "# warning: MONITOR message ($who) not delivered"
+	sleep 0.5
+	stop_pid "$MON_PID" 5
+	MON_PID=
+	{
+		echo "== $who: Redis commands for one message (MONITOR; command key...)"
+		# Commands a script runs show as "[0 lua]": not round trips.
+		grep -v '^OK$' "$T/monitor.$who" | grep -iv '"info"\|"monitor"' |
+		    sed -E 's/^[0-9.]+ \[[0-9]+ lua\] /(in script) /;
+		    s/^[0-9.]+ \[[^]]*\] //; s/"[0-9a-f]{40}"/SHA/' |
+		    awk '{ s = ""; if ($1 == "(in") { s = "(in script) "; $1 = $2 = ""; $0 = $0; }
+		    k = s $1 " " ($2 == "SHA" ? $4 : $2); n[k]++ }
+		    END { for (k in n) printf "   %d x %s\n", n[k], k }' | sort -k3
+	} >>"$REDISTXT"
+done
+
+# --- warden's own counters ---------------------------------------------------
+# SIGUSR1 writes the stats line; store_calls per message says how many
+# store operations (Redis: script calls) a message cost warden.
+STATSTXT=$T/stats.txt
+: >"$STATSTXT"
+for who in wmem wredis wunix wship; do
+	has "$who" || continue
+	kill -USR1 "${PID[$who]}" 2>/dev/null
+	wait_grep 5 "$T/$who/warden.log" 'stats: uptime' >/dev/null
+	sleep 0.3
+	echo "$who $(grep 'stats: uptime' "$T/$who/warden.log" | tail -1)" >>"$STATSTXT"
+done
+
+# --- what each milter negotiates ----------------------------------------------
+# An SMFIC_OPTNEG offering every step and no-reply flag (as Postfix 3.7
+# with milter_protocol = 6 does); the answer says which steps the milter
+# wants to see and which it wants sent without waiting for a reply.
+cat >"$T/optneg.py" <<'EOF2'
+import socket, struct, sys
+NAMES = [(0x1, "NOCONNECT"), (0x2, "NOHELO"), (0x4, "NOMAIL"),
+         (0x8, "NORCPT"), (0x10, "NOBODY"), (0x20, "NOHDRS"),
+         (0x40, "NOEOH"), (0x80, "NR_HDR"), (0x100, "NOUNKNOWN"),
+         (0x200, "NODATA"), (0x400, "SKIP"), (0x800, "RCPT_REJ"),
+         (0x1000, "NR_CONN"), (0x2000, "NR_HELO"), (0x4000, "NR_MAIL"),
+         (0x8000, "NR_RCPT"), (0x10000, "NR_DATA"), (0x20000, "NR_UNKN"),
+         (0x40000, "NR_EOH"), (0x80000, "NR_BODY"),
+         (0x100000, "HDR_LEADSPC")]
+who, spec = sys.argv[1], sys.argv[2]
+if spec.startswith("unix:"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(spec[5:])
+else:
+    s = socket.create_connection(("127.0.0.1", int(spec.rsplit(":", 1)[1])), 10)
+body = b"O" + struct.pack("!III", 6, 0x1FF, 0x1FFFFF)
+s.sendall(struct.pack("!I", len(body)) + body)
+buf = b""
+while len(buf) < 4 or len(buf) < 4 + struct.unpack("!I", buf[:4])[0]:
+    c = s.recv(4096)
+    if not c:
+        break
+    buf += c
+s.sendall(struct.pack("!I", 1) + b"Q")
+s.close()
+if len(buf) < 17 or buf[4:5] != b"O":
+    print("%-8s no OPTNEG answer" % who)
+    sys.exit(0)
+proto = struct.unpack("!I", buf[13:17])[0]
+print("%-8s %s: %s" % (who, spec, " ".join(n for b, n in NAMES if proto & b)
+                       or "(every step, each with a reply)"))
+EOF2
+OPTNEG=$T/optneg.txt
+: >"$OPTNEG"
+for who in nullfull nullpol wmem wredis wunix wship rspamd; do
+	has "$who" || continue
+	timeout 20 python3 "$T/optneg.py" "$who" "${MSOCK[$who]}" >>"$OPTNEG" 2>&1
+done
 
 # --- 1,000 held milter sessions ----------------------------------------------
 cat >"$T/hold.py" <<'EOF'
@@ -448,13 +884,10 @@ EOF
 SESS=$OUTDIR/postfix-sessions.tsv
 printf 'milter\tsessions\tidle_rss_kb\topen_rss_kb\tkb_per_session\tclosed_rss_kb\tidle_threads\topen_threads\tclosed_threads\trss_target\tthreads_target\treopen_rss_kb\treclosed_rss_kb\n' >"$SESS"
 LIMIT_THR=$((2 * $(nproc)))
-for m in warden null; do
-	if [ "$m" = warden ]; then
-		pid=$WARDEN_PID port=$P_MILTER
-	else
-		pid=$NULL_PID port=$P_NULL
-	fi
-	out=$(timeout 120 python3 "$T/hold.py" "$port" "$pid" "$SESSIONS" 2>&1)
+for m in wmem nullpol; do
+	[ "$SESSIONS" -gt 0 ] && has "$m" || continue
+	port=${MSOCK[$m]##*:}
+	out=$(timeout 120 python3 "$T/hold.py" "$port" "${PID[$m]}" "$SESSIONS" 2>&1)
 	if ! read -r r0 t0 r1 t1 r2 t2 r3 r4 secs <<<"$out" || [ -z "$secs" ]; then
 		say "# sessions test ($m) failed: $out"
 		lost=1
@@ -471,90 +904,197 @@ for m in warden null; do
 done
 
 # --- summary --------------------------------------------------------------------
-python3 - "$RUNS" "$SESS" "$OUTDIR/postfix.tsv" "$LIMIT_THR" <<'EOF'
+python3 - "$RUNS" "$SESS" "$OUTDIR/postfix.tsv" "$LIMIT_THR" "$STATSTXT" \
+    "$REDISTXT" "$OPTNEG" <<'EOF' || lost=1
 import statistics as st, sys
-runs, sess, out, lthr = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs, sess, out, lthr, statstxt, redistxt, optneg = sys.argv[1:8]
+lthr = int(lthr)
 rows = [l.rstrip("\n").split("\t") for l in open(runs)][1:]
-by, rnd = {}, {}
+ORDER = ["none", "nullfull", "nullpol", "wmem", "wredis", "wunix", "wship",
+         "rspamd", "postfwd"]
+REDIS = ("wredis", "rspamd")
+by, rnd, msgs = {}, {}, {}
 for r in rows:
-    if r[11] != "1":
+    msgs[r[1]] = msgs.get(r[1], 0) + int(r[3])
+    if r[17] != "1":
         continue
     n = int(r[3])
-    x = (float(r[5]), float(r[6]), float(r[7]) / n, float(r[8]) / n)
+    x = {"rate": float(r[5]), "e2e": float(r[6]), "pf": float(r[7]) / n,
+         "pol": float(r[8]) / n, "rd": float(r[9]) / n,
+         "calls": int(r[13]) / n, "rss": int(r[15]), "pss": int(r[16])}
+    x["tot"] = x["pf"] + x["pol"] + x["rd"]
     by.setdefault((r[1], int(r[2])), []).append(x)
     rnd[(r[1], int(r[2]), int(r[0]))] = x
 concs = sorted({c for _, c in by})
-med = {k: (st.median(x[0] for x in v), st.median(x[2] for x in v),
-           st.median(x[3] for x in v), st.median(x[2] + x[3] for x in v))
-       for k, v in by.items()}
+who_all = [w for w in ORDER if any((w, c) in by for c in concs)]
+def med(w, c, k):
+    return st.median(x[k] for x in by[(w, c)])
+
 hdr = ["contender", "concurrency", "runs", "msg_s_min", "msg_s_median",
        "msg_s_max", "e2e_msg_s_median", "cpu_ms_msg_postfix",
-       "cpu_ms_msg_milter", "cpu_ms_msg_total", "msg_s_vs_null",
-       "msg_s_target", "cpu_ms_vs_null", "cpu_target",
-       "paired_msg_s_ratio", "paired_cpu_ms_delta", "milter_cpu_ms_delta"]
+       "cpu_ms_msg_policy", "cpu_ms_msg_redis", "cpu_ms_msg_total",
+       "redis_requests_msg", "policy_rss_kb_max", "policy_pss_kb_max",
+       "added_ms_msg_vs_none"]
 lines = []
 for c in concs:
-    for who in ("none", "null", "warden"):
-        v = by.get((who, c))
+    for w in who_all:
+        v = by.get((w, c))
         if not v:
             continue
-        m = med[(who, c)]
-        rate = [x[0] for x in v]
-        row = [who, c, len(v), "%.1f" % min(rate), "%.1f" % m[0],
-               "%.1f" % max(rate), "%.1f" % st.median(x[1] for x in v),
-               "%.3f" % m[1], "%.3f" % m[2], "%.3f" % m[3]]
-        nm = med.get(("null", c))
-        if who == "warden" and nm:
-            ratio, delta = m[0] / nm[0], m[3] - nm[3]
-            # Against the same round's null run (minutes apart at most).
-            pr = []
-            for k in rnd:
-                nk = ("null", c, k[2])
-                if k[:2] == ("warden", c) and nk in rnd:
-                    w, n = rnd[k], rnd[nk]
-                    pr.append((w[0] / n[0], w[2] + w[3] - n[2] - n[3]))
-            row += ["%.3f" % ratio, "PASS" if ratio >= 0.97 else "BELOW",
-                    "%+.3f" % delta, "PASS" if delta <= 0.10 else "BELOW",
-                    "%.3f" % st.median(p[0] for p in pr) if pr else "",
-                    "%+.3f" % st.median(p[1] for p in pr) if pr else "",
-                    "%+.3f" % (m[2] - nm[2])]
-        else:
-            row += [""] * 7
-        lines.append(row)
+        rate = [x["rate"] for x in v]
+        added = ""
+        if ("none", c) in by:
+            # Per message and session: at C sessions each message takes
+            # C / rate seconds; the difference to Postfix alone is what
+            # the policy adds to a session end to end.
+            added = "%.3f" % (1000.0 * c / med(w, c, "rate") -
+                              1000.0 * c / med("none", c, "rate"))
+        lines.append([w, c, len(v), "%.1f" % min(rate),
+                      "%.1f" % med(w, c, "rate"), "%.1f" % max(rate),
+                      "%.1f" % med(w, c, "e2e"), "%.3f" % med(w, c, "pf"),
+                      "%.3f" % med(w, c, "pol"), "%.3f" % med(w, c, "rd"),
+                      "%.3f" % med(w, c, "tot"), "%.2f" % med(w, c, "calls"),
+                      max(x["rss"] for x in v), max(x["pss"] for x in v),
+                      added])
 with open(out, "w") as f:
     f.write("\t".join(hdr) + "\n")
     for row in lines:
         f.write("\t".join(str(x) for x in row) + "\n")
 
 print()
-print("Postfix + milter, one message per SMTP session: msg/s min/median/max,"
+print("Postfix + policy, one message per SMTP session: msg/s min/median/max;"
       " e2e = until smtp-sink has all;")
-print("CPU = median ms per message of the Postfix tree, the milter, both")
-print("%-7s %4s %4s %21s %6s %7s %7s %7s" % (
-    "who", "conc", "runs", "msg/s min/med/max", "e2e/s", "postfix",
-    "milter", "total"))
+print("CPU = median ms per message of each process tree; rd req = Redis"
+      " requests a message; added = ms a session")
+print("takes longer than with Postfix alone (C / msg/s, medians); RSS/PSS ="
+      " the policy daemon's tree, kB, max")
+fmt = "%-8s %4s %4s %23s %7s %7s %7s %6s %7s %6s %7s %7s %8s"
+print(fmt % ("who", "conc", "runs", "msg/s min/med/max", "e2e/s", "postfix",
+             "policy", "redis", "total", "rd req", "RSS", "PSS", "added"))
 for row in lines:
-    print("%-7s %4s %4s %21s %6s %7s %7s %7s" % (
-        row[0], row[1], row[2], "%s/%s/%s" % (row[3], row[4], row[5]),
-        row[6], row[7], row[8], row[9]))
+    print(fmt % (row[0], row[1], row[2], "%s/%s/%s" % (row[3], row[4], row[5]),
+                 row[6], row[7], row[8], row[9], row[10], row[11], row[12],
+                 row[13], row[14]))
+
+def paired(a, b, c):
+    pr = [(rnd[k]["rate"] / rnd[(b, c, k[2])]["rate"],
+           rnd[k]["tot"] - rnd[(b, c, k[2])]["tot"])
+          for k in rnd if k[:2] == (a, c) and (b, c, k[2]) in rnd]
+    if not pr:
+        return None
+    return st.median(p[0] for p in pr), st.median(p[1] for p in pr)
+
+def cmp(a, b, c, rtarget=None, ctarget=None):
+    if (a, c) not in by or (b, c) not in by:
+        return None
+    ratio = med(a, c, "rate") / med(b, c, "rate")
+    delta = med(a, c, "tot") - med(b, c, "tot")
+    p = paired(a, b, c)
+    s = "c=%-3s %-6s/%-7s msg/s x%.3f" % (c, a, b, ratio)
+    if rtarget is not None:
+        s += " (>= %.2f: %s)" % (rtarget, "PASS" if ratio >= rtarget else "BELOW")
+    s += "  CPU total %+.3f ms" % delta
+    if ctarget is not None:
+        s += " (<= +%.2f: %s)" % (ctarget, "PASS" if delta <= ctarget else "BELOW")
+    if p:
+        s += "  paired x%.3f %+.3f ms" % p
+    return s
+
 print()
-print("Targets, warden vs null (medians; paired = median over rounds of"
-      " warden vs the same round's null)")
-for row in lines:
-    if row[10]:
-        print("c=%-3s msg/s x%s (>= 0.97: %s; paired x%s)  CPU total %s ms"
-              " (<= +0.10: %s; paired %s; milter alone %s)" % (
-                  row[1], row[10], row[11], row[14], row[12], row[13],
-                  row[15], row[16]))
+print("Targets (medians; paired = median over rounds against the same"
+      " round's run)")
+for c in concs:
+    for a, rt, ct in (("wmem", 0.97, 0.10), ("wredis", 0.95, 0.20)):
+        s = cmp(a, "nullpol", c, rt, ct)
+        if s:
+            print(s)
 print()
-print("Held milter sessions (VmRSS kB, Threads): idle -> open -> closed")
-for l in list(open(sess))[1:]:
+print("warden vs the other policy daemons (target: faster than both, and"
+      " less total CPU a message)")
+for c in concs:
+    for a in ("wmem", "wredis"):
+        for b in ("postfwd", "rspamd"):
+            if (a, c) in by and (b, c) in by:
+                ok = (med(a, c, "rate") > med(b, c, "rate") and
+                      med(a, c, "tot") < med(b, c, "tot"))
+                print(cmp(a, b, c) + ("  PASS" if ok else "  BELOW"))
+print()
+print("No-reply stages over TCP vs a unix socket; shipped rules (no"
+      " no-reply stage) vs the bench policy; null milters")
+for c in concs:
+    for a, b in (("wunix", "wmem"), ("wship", "wmem"), ("nullfull", "nullpol"),
+                 ("nullpol", "none")):
+        s = cmp(a, b, c)
+        if s:
+            print(s)
+
+print()
+print("What each milter asks for (SMFIC_OPTNEG offering every step and"
+      " every no-reply flag)")
+for l in open(optneg):
+    print(l.rstrip("\n"))
+print()
+print("Redis requests per message (INFO commandstats over every run: client"
+      " requests, then commands run inside scripts;")
+print("target: 1 round trip per stage with a limit, 0 elsewhere)")
+bad = 0
+tot = {}
+for r in rows:
+    tot.setdefault(r[1], [0, 0, {}])
+    tot[r[1]][0] += int(r[3])
+    tot[r[1]][1] += int(r[13])
+    for kv in r[14].split(","):
+        if ":" in kv:
+            k, v = kv.split(":")
+            tot[r[1]][2][k] = tot[r[1]][2].get(k, 0) + int(v)
+for w in who_all:
+    n, calls, cmds = tot.get(w, [0, 0, {}])
+    if not n:
+        continue
+    if w in REDIS or calls:
+        print("%-8s %.3f client requests a message; all commands: %s" % (
+            w, calls / n, ", ".join("%s %.3f" % (k, v / n)
+                                    for k, v in sorted(cmds.items()))))
+    # A Redis contender without script calls did not apply its limit;
+    # another with them would have charged someone else's counters.
+    # (Idle pool connections closing send QUIT at any time: not counted.)
+    charges = sum(v for k, v in cmds.items()
+                  if k in ("evalsha", "eval", "evalsha_ro", "eval_ro", "fcall"))
+    if (w in REDIS) != (charges > 0):
+        print("# INVALID: %s made %d Redis script calls" % (w, charges))
+        bad = 1
+for l in open(redistxt):
+    print(l.rstrip("\n"))
+print()
+print("warden's own counters (SIGUSR1 stats line: store calls per message)")
+for l in open(statstxt):
+    f = l.split()
+    kv = dict(x.split("=", 1) for x in f[1:] if "=" in x)
+    try:
+        m, sc = int(kv["messages"]), int(kv["store_calls"])
+    except (KeyError, ValueError):
+        print("%-8s no stats line" % f[0])
+        continue
+    print("%-8s messages=%d store_calls=%d (%.3f a message) store_errors=%s"
+          " store_p99_us=%s" % (f[0], m, sc, sc / m if m else 0,
+                                kv.get("store_errors", "?"),
+                                kv.get("store_p99_us", "?")))
+    if f[0] != "wship" and m and sc < m:
+        print("# INVALID: %s charged its limit %d times for %d messages"
+              % (f[0], sc, m))
+        bad = 1
+lines = list(open(sess))[1:]
+if lines:
+    print()
+    print("Held milter sessions (VmRSS kB, Threads): idle -> open -> closed")
+for l in lines:
     f = l.rstrip("\n").split("\t")
-    print("%-7s %s sessions: RSS %s -> %s -> %s kB = %s kB/session "
+    print("%-8s %s sessions: RSS %s -> %s -> %s kB = %s kB/session "
           "(<= 2: %s); threads %s -> %s -> %s (<= %d + 0 busy: %s); "
           "again: %s -> %s kB" % (
               f[0], f[1], f[2], f[3], f[5], f[4], f[9], f[6], f[7], f[8],
               lthr, f[10], f[11], f[12]))
+sys.exit(bad)
 EOF
-say "# results: $OUTDIR/postfix.tsv, postfix-runs.tsv, postfix-sessions.tsv"
+say "# results: $OUTDIR/postfix.tsv, postfix-runs.tsv, postfix-sessions.tsv, postfix-redis.txt"
 [ "$lost" -eq 0 ]

@@ -5,7 +5,8 @@
 set -u
 PKGS="gcc make pkg-config libconfig-dev libmilter-dev libhiredis-dev
 libssl-dev libpcre2-dev libcmocka-dev miltertest clang libclang-rt-14-dev
-valgrind python3 redis-server redis-tools redis-sentinel nutcracker"
+valgrind python3 redis-server redis-tools redis-sentinel nutcracker
+debhelper dpkg-dev fakeroot lintian systemd adduser logrotate"
 # tests/man lints the man pages with both of these.
 PKGS="$PKGS man-db groff-base"
 [ -n "${WARDEN_EXTRA_PKGS:-}" ] && PKGS="$PKGS $WARDEN_EXTRA_PKGS"
