@@ -1,10 +1,14 @@
 /*
  * session.c - bounded per-connection and per-transaction state.
  * Owns: copying untrusted MTA values into fixed buffers (cut values are
- * flagged in sess.truncated) and resetting a transaction.
- * Not: policy. Threads: one caller at a time per session. No heap.
+ * flagged in sess.truncated), resetting a transaction, and keeping a
+ * session compact between events (struct sess_keep).
+ * Not: policy. Threads: one caller at a time per session.
+ * Memory: only sess_keep_* use the heap: one struct sess per connection
+ * while a transaction is open; out of memory drops the transaction.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "session.h"
@@ -17,6 +21,103 @@ sess_init(struct sess *s)
 	s->rcpt[0] = '\0';
 	s->hdr_name[0] = '\0';
 	s->hdr_value[0] = '\0';
+}
+
+void
+sess_keep_init(struct sess_keep *k)
+{
+	/* An all-zero head is what sess_init leaves before the buffers. */
+	k->full = NULL;
+	memset(k->head, 0, sizeof(k->head));
+}
+
+void
+sess_keep_fini(struct sess_keep *k)
+{
+	free(k->full);
+	k->full = NULL;
+}
+
+/* The tail: empty strings, no tags (the head's ntags is 0 then). */
+static void
+clear_tail(struct sess *s)
+{
+	s->sender[0] = '\0';
+	s->rcpt[0] = '\0';
+	s->hdr_name[0] = '\0';
+	s->hdr_value[0] = '\0';
+}
+
+struct sess *
+sess_keep_open(struct sess_keep *k, struct sess *tmp)
+{
+	if (k->full != NULL)
+		return k->full;
+	memcpy(tmp, k->head, sizeof(k->head));
+	clear_tail(tmp);
+	return tmp;
+}
+
+static int
+needs_tail(const struct sess *s)
+{
+	return s->has_sender || s->ntags > 0;
+}
+
+/*
+ * Copies only the strings and tags in use: copying the whole struct
+ * would make all of a fresh 13 kB allocation resident.
+ */
+static void
+copy_tail(struct sess *dst, const struct sess *src)
+{
+	size_t i;
+
+	str_copy(dst->sender, sizeof(dst->sender), src->sender,
+	    strlen(src->sender));
+	str_copy(dst->rcpt, sizeof(dst->rcpt), src->rcpt, strlen(src->rcpt));
+	str_copy(dst->hdr_name, sizeof(dst->hdr_name), src->hdr_name,
+	    strlen(src->hdr_name));
+	str_copy(dst->hdr_value, sizeof(dst->hdr_value), src->hdr_value,
+	    strlen(src->hdr_value));
+	for (i = 0; i < src->ntags && i < SESS_TAGS_MAX; i++) {
+		dst->tags[i].rule = src->tags[i].rule;
+		str_copy(dst->tags[i].hdr_name, sizeof(dst->tags[i].hdr_name),
+		    src->tags[i].hdr_name, strlen(src->tags[i].hdr_name));
+		str_copy(dst->tags[i].hdr_value,
+		    sizeof(dst->tags[i].hdr_value), src->tags[i].hdr_value,
+		    strlen(src->tags[i].hdr_value));
+	}
+}
+
+int
+sess_keep_close(struct sess_keep *k, struct sess *s)
+{
+	struct sess *full;
+
+	if (s == k->full) {
+		if (needs_tail(s))
+			return 0;
+		/* Transaction over: back to the head alone. */
+		memcpy(k->head, s, sizeof(k->head));
+		free(k->full);
+		k->full = NULL;
+		return 0;
+	}
+	if (!needs_tail(s)) {
+		memcpy(k->head, s, sizeof(k->head));
+		return 0;
+	}
+	if ((full = malloc(sizeof(*full))) == NULL) {
+		sess_reset_msg(s);
+		s->ntags = s->nconn_tags = 0;
+		memcpy(k->head, s, sizeof(k->head));
+		return -1;
+	}
+	memcpy(full, s, sizeof(k->head));
+	copy_tail(full, s);
+	k->full = full;
+	return 0;
 }
 
 void

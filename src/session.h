@@ -8,7 +8,10 @@
  * Not: policy (engine.c), libmilter (milter.c fills it).
  * Threads: a session is used by one callback at a time (libmilter
  * serialises a connection's callbacks); no locking inside.
- * Memory: fixed size, no heap; it borrows the ruleset it started with.
+ * Memory: struct sess is fixed size, no heap; it borrows the ruleset it
+ * started with. Between events a connection keeps it as a struct
+ * sess_keep: the small head in place, the large buffers on the heap only
+ * while a transaction or a tag needs them.
  */
 #ifndef WARDEN_SESSION_H
 #define WARDEN_SESSION_H
@@ -90,7 +93,9 @@ struct sess {
 	size_t		ntags, nconn_tags;	/* conn tags come first */
 	/*
 	 * The large buffers come last: sess_init clears only their first
-	 * bytes, so a new session touches about 2 kB, not 13 kB.
+	 * bytes, and struct sess_keep holds only what comes before them
+	 * while no transaction is open. Everything in them is transaction
+	 * state, but for the tags flagged at connect/helo (nconn_tags).
 	 */
 	char		sender[SESS_ADDR_MAX];	/* no <>; "" = null sender */
 	char		rcpt[SESS_ADDR_MAX];	/* current recipient */
@@ -101,6 +106,36 @@ struct sess {
 
 /* Forgets everything: a new connection. */
 void	sess_init(struct sess *);
+
+/*
+ * What a connection keeps between events. An idle session (no
+ * transaction, no tag) is its head, ~1.4 kB instead of ~13 kB: issue #4
+ * budgets 2 kB a session. `full` holds the whole struct while a
+ * transaction is open (MAIL FROM to eom/abort) or a tag is pending.
+ */
+#define SESS_HEAD_SIZE	offsetof(struct sess, sender)
+struct sess_keep {
+	struct sess	*full;		/* owned; NULL: only head is valid */
+	unsigned char	head[SESS_HEAD_SIZE];
+};
+
+/* A new connection (as sess_init). No heap. */
+void	sess_keep_init(struct sess_keep *);
+/* Frees the heap part; the keep may then be initialised again. */
+void	sess_keep_fini(struct sess_keep *);
+/*
+ * The session for one event: the kept full struct, or tmp (the caller's,
+ * usually on its stack) filled from the head with an empty transaction.
+ * Borrowed until sess_keep_close.
+ */
+struct sess *sess_keep_open(struct sess_keep *, struct sess *tmp);
+/*
+ * After the event: keeps what must outlive it and frees the heap part
+ * once nothing needs it. Returns 0, or -1 when memory for a transaction
+ * ran out: then the transaction and pending tags are dropped (the head
+ * is kept) and the caller tempfails. s is invalid afterwards.
+ */
+int	sess_keep_close(struct sess_keep *, struct sess *s) WARN_UNUSED;
 /* Forgets the transaction (new MAIL FROM, RSET, abort, after eom). */
 void	sess_reset_msg(struct sess *);
 

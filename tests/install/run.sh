@@ -112,60 +112,72 @@ t_re "$U" '^ExecStart=/usr/sbin/warden run -c /etc/warden/warden.conf$'
 t_nore "$U" '^Exec.*/usr/local'
 t_end "$TMP/install1.out"
 
-C=$D/etc/warden/warden.conf
-t_begin "installed warden.conf: package values, and warden check accepts it"
-# What a package ships (DESIGN.md §2): user warden, a unix socket in the
-# unit's RuntimeDirectory, rules beside the config.
-t_re "$C" '^ *user *= *"warden";'
-t_re "$C" '^ *socket *= *"unix:/run/warden/warden\.sock";'
-t_re "$C" '^ *socket_mode *= *"0660";'
-t_re "$C" '^ *files *= *\[ *"rules/\*\.rules" *\];'
-# The rules path is relative to the config, so the DESTDIR copy checks
-# as /etc/warden's would, with no rewriting.
-"$D/usr/sbin/warden" check -c "$C" >"$TMP/check.out" 2>&1 ||
-    t_true "warden check -c $C exited $?"
-t_re "$TMP/check.out" "^check: $C: ok \(0 errors, 0 warnings\)$"
-nrules=$(ls rules/*.rules | wc -l)
-t_re "$TMP/check.out" "^files: $nrules$"
-t_end "$TMP/check.out"
+# The rest builds on a complete install; a broken build (someone
+# mid-edit) fails the test above, not five more.
+make_more() {
+	C=$D/etc/warden/warden.conf
+	t_begin "installed warden.conf: package values, and warden check accepts it"
+	# What a package ships (DESIGN.md §2): user warden, a unix socket in the
+	# unit's RuntimeDirectory, rules beside the config.
+	t_re "$C" '^ *user *= *"warden";'
+	t_re "$C" '^ *socket *= *"unix:/run/warden/warden\.sock";'
+	t_re "$C" '^ *socket_mode *= *"0660";'
+	t_re "$C" '^ *files *= *\[ *"rules/\*\.rules" *\];'
+	# The rules path is relative to the config, so the DESTDIR copy checks
+	# as /etc/warden's would, with no rewriting.
+	"$D/usr/sbin/warden" check -c "$C" >"$TMP/check.out" 2>&1 ||
+	    t_true "warden check -c $C exited $?"
+	t_re "$TMP/check.out" "^check: $C: ok \(0 errors, 0 warnings\)$"
+	nrules=$(ls rules/*.rules | wc -l)
+	t_re "$TMP/check.out" "^files: $nrules$"
+	t_end "$TMP/check.out"
 
-t_begin "make install again keeps an edited config and rule file"
-echo '# edited by the admin' >>"$C"
-R1=$(ls "$D"/etc/warden/rules/*.rules | head -1)
-echo '# edited by the admin' >>"$R1"
-cp "$C" "$TMP/conf.edited"
-cp "$R1" "$TMP/rule.edited"
-rm -f "$D/usr/sbin/warden"
-mk install DESTDIR="$D" PREFIX=/usr >"$TMP/install2.out" 2>&1 ||
-    t_true "make install (2nd) failed"
-cmp -s "$C" "$TMP/conf.edited" || t_true "warden.conf was overwritten"
-cmp -s "$R1" "$TMP/rule.edited" || t_true "$R1 was overwritten"
-t_line "$TMP/install2.out" "install: $C exists, kept"
-[ -x "$D/usr/sbin/warden" ] || t_true "the binary was not reinstalled"
-t_end "$TMP/install2.out"
+	t_begin "make install again keeps an edited config and rule file"
+	echo '# edited by the admin' >>"$C"
+	R1=$(ls "$D"/etc/warden/rules/*.rules | head -1)
+	echo '# edited by the admin' >>"$R1"
+	cp "$C" "$TMP/conf.edited"
+	cp "$R1" "$TMP/rule.edited"
+	rm -f "$D/usr/sbin/warden"
+	mk install DESTDIR="$D" PREFIX=/usr >"$TMP/install2.out" 2>&1 ||
+	    t_true "make install (2nd) failed"
+	cmp -s "$C" "$TMP/conf.edited" || t_true "warden.conf was overwritten"
+	cmp -s "$R1" "$TMP/rule.edited" || t_true "$R1 was overwritten"
+	t_line "$TMP/install2.out" "install: $C exists, kept"
+	[ -x "$D/usr/sbin/warden" ] || t_true "the binary was not reinstalled"
+	t_end "$TMP/install2.out"
 
-t_begin "make uninstall leaves only the edited config files"
-mk uninstall DESTDIR="$D" PREFIX=/usr >"$TMP/uninstall.out" 2>&1 ||
-    t_true "make uninstall failed"
-printf '%s\n' "etc/warden/warden.conf" "${R1#$D/}" | sort >"$TMP/want.left"
-files "$D" >"$TMP/got.left"
-diff -u "$TMP/want.left" "$TMP/got.left" >"$TMP/left.diff" ||
-    t_true "left after uninstall: $(cat "$TMP/left.diff")"
-t_line "$TMP/uninstall.out" "uninstall: $C was changed, kept"
-cmp -s "$C" "$TMP/conf.edited" || t_true "the edited warden.conf changed"
-t_end "$TMP/uninstall.out"
+	t_begin "make uninstall leaves only the edited config files"
+	mk uninstall DESTDIR="$D" PREFIX=/usr >"$TMP/uninstall.out" 2>&1 ||
+	    t_true "make uninstall failed"
+	printf '%s\n' "etc/warden/warden.conf" "${R1#$D/}" | sort >"$TMP/want.left"
+	files "$D" >"$TMP/got.left"
+	diff -u "$TMP/want.left" "$TMP/got.left" >"$TMP/left.diff" ||
+	    t_true "left after uninstall: $(cat "$TMP/left.diff")"
+	t_line "$TMP/uninstall.out" "uninstall: $C was changed, kept"
+	cmp -s "$C" "$TMP/conf.edited" || t_true "the edited warden.conf changed"
+	t_end "$TMP/uninstall.out"
 
-t_begin "make install with the default PREFIX=/usr/local, then uninstall"
-D2=$TMP/dest2
-mk install DESTDIR="$D2" >"$TMP/install3.out" 2>&1 || t_true "make install failed"
-[ -x "$D2/usr/local/sbin/warden" ] || t_true "no usr/local/sbin/warden"
-t_re "$D2/lib/systemd/system/warden.service" '^ExecStart=/usr/local/sbin/warden run '
-ls "$D2"/usr/local/share/man/man8/*.8 >/dev/null 2>&1 ||
-    [ ! -e man/warden.8 ] || t_true "no man page under usr/local/share/man"
-mk uninstall DESTDIR="$D2" >>"$TMP/install3.out" 2>&1 || t_true "make uninstall failed"
-left=$(files "$D2")
-t_eq "files left after uninstall of an unedited install" "$left" ""
-t_end "$TMP/install3.out"
+	t_begin "make install with the default PREFIX=/usr/local, then uninstall"
+	D2=$TMP/dest2
+	mk install DESTDIR="$D2" >"$TMP/install3.out" 2>&1 || t_true "make install failed"
+	[ -x "$D2/usr/local/sbin/warden" ] || t_true "no usr/local/sbin/warden"
+	t_re "$D2/lib/systemd/system/warden.service" '^ExecStart=/usr/local/sbin/warden run '
+	ls "$D2"/usr/local/share/man/man8/*.8 >/dev/null 2>&1 ||
+	    [ ! -e man/warden.8 ] || t_true "no man page under usr/local/share/man"
+	mk uninstall DESTDIR="$D2" >>"$TMP/install3.out" 2>&1 || t_true "make uninstall failed"
+	left=$(files "$D2")
+	t_eq "files left after uninstall of an unedited install" "$left" ""
+	t_end "$TMP/install3.out"
+}
+if [ -x "$D/usr/sbin/warden" ]; then
+	make_more
+else
+	for t in "installed warden.conf" "make install again" "make uninstall" \
+	    "make install with the default PREFIX"; do
+		tap_skip "$t" "the first make install failed"
+	done
+fi
 
 # ---------------------------------------------------------------- unit
 UNIT=contrib/systemd/warden.service
@@ -320,7 +332,7 @@ dpkg-deb -c "$DEB" | awk '{ print $6 }' >"$P/contents"
 
 t_begin "deb: lintian (tags as diagnostics; errors fail)"
 CHANGES=$(ls "$P"/warden_*.changes | head -1)
-lintian --pedantic --show-overrides "$CHANGES" >"$P/lintian.out" 2>&1
+lintian --display-info --pedantic --show-overrides "$CHANGES" >"$P/lintian.out" 2>&1
 grep -E "^[EWIPXO]: " "$P/lintian.out" | sed 's/^/# lintian: /'
 [ -n "$(grep -E '^[EWIPX]: ' "$P/lintian.out")" ] || echo "# lintian: no tags (overridden ones above as O:)"
 t_nore "$P/lintian.out" '^E: '

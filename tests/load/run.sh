@@ -165,6 +165,10 @@ check() {
 # per_session_kb IDLE OPEN: (OPEN - IDLE) / N, one decimal.
 per_session_kb() { awk -v a="$1" -v b="$2" -v n="$NS" 'BEGIN { printf "%.2f", (b - a) / n }'; }
 
+# ASan keeps freed memory in quarantine: RSS then measures ASan, not us.
+RSS_CHECKS=1
+case $BIN in */build/san/*) RSS_CHECKS=0 ;; esac
+
 declare -A KB OPEN_TH IDLE_TH CLOSED
 for m in null warden; do
 	# Warm-up: the first sessions build libmilter's pool and malloc's
@@ -179,7 +183,9 @@ for m in null warden; do
 		echo "# $m held after $hold: RSS idle $R_IDLE_RSS kB, $NS open ${R_OPEN_RSS:-?} kB, closed $R_CLOSED_RSS kB = ${KB[$m-$label]} kB/session; threads $R_IDLE_TH -> ${R_OPEN_TH:-?} -> $R_CLOSED_TH; fds $R_IDLE_FD -> ${R_OPEN_FD:-?} -> $R_CLOSED_FD"
 		CLOSED[$m-$label]=$R_CLOSED_RSS
 		[ "$label" = helo ] && OPEN1=${R_OPEN_RSS:-0}
-		if [ "$label" = helo2 ]; then
+		if [ "$label" = helo2 ] && [ $RSS_CHECKS = 0 ]; then
+			tap_skip "$m: RSS of a second cycle" "sanitizer build"
+		elif [ "$label" = helo2 ]; then
 			# A second cycle reuses what the first one freed: more
 			# than MAX_KB a session again is a leak.
 			t_begin "$m: a second $NS-session cycle does not grow RSS by more than $MAX_KB kB a session"
@@ -188,6 +194,10 @@ for m in null warden; do
 			t_end
 		fi
 	done
+	if [ $RSS_CHECKS = 0 ]; then
+		tap_skip "$m: RSS per held session" "sanitizer build"
+		continue
+	fi
 	t_begin "$m: RSS per held session below $MAX_KB kB (after helo, and in a transaction)"
 	for label in helo helo2 rcpt; do
 		awk -v k="${KB[$m-$label]}" -v max="$MAX_KB" 'BEGIN { exit !(k < max) }' ||

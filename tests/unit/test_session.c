@@ -1,8 +1,9 @@
 /*
  * test_session.c - unit tests for session.c: every setter's cap and
  * truncation bit, angle-bracket stripping and the null sender, domains,
- * verbs of unknown commands, TLS/AUTH flags, client addresses, and what
- * sess_reset_msg keeps and forgets.
+ * verbs of unknown commands, TLS/AUTH flags, client addresses, what
+ * sess_reset_msg keeps and forgets, and what struct sess_keep keeps
+ * between events (the head always, the rest only while needed).
  * Expected values: the caps are the *_MAX constants of session.h (a field
  * keeps cap - 1 bytes and a NUL); everything else is worked out by hand
  * from DESIGN.md §3/§4a, never from session.c.
@@ -553,6 +554,105 @@ test_reset_msg(void **state)
 	WANT_INT("reset", "nconn_tags", s.nconn_tags, 1);
 }
 
+/* ---- sess_keep: the events of one connection, as milter.c runs them ---- */
+
+/* One callback's stack: filled with junk, as a real stack may be. */
+static struct sess *
+open_junk(struct sess_keep *k, struct sess *tmp)
+{
+	memset(tmp, 0x5a, sizeof(*tmp));
+	return sess_keep_open(k, tmp);
+}
+
+static void
+test_keep(void **state)
+{
+	static const struct sess zero;
+	const struct rule *r = (const struct rule *)&zero;	/* a token */
+	struct sess_keep k;
+	struct sess tmp, *s;
+	int rc;
+
+	(void)state;
+	sess_keep_init(&k);
+	/* connect + helo: no transaction, nothing on the heap */
+	s = open_junk(&k, &tmp);
+	WANT_INT("connect", "uses the stack", s == &tmp, 1);
+	WANT_INT("connect", "memcmp zero", memcmp(s, &zero,
+	    offsetof(struct sess, sender)) != 0, 0);
+	WANT_STR("connect", "sender", s->sender, "");
+	WANT_STR("connect", "rcpt", s->rcpt, "");
+	WANT_STR("connect", "hdr_name", s->hdr_name, "");
+	WANT_STR("connect", "hdr_value", s->hdr_value, "");
+	sess_set_client(s, "192.0.2.1", 9, 25);
+	sess_set_helo(s, "mx.example.com", 14);
+	s->unknown_count = 2;
+	s->closed_by = r;
+	rc = sess_keep_close(&k, s);
+	WANT_INT("connect", "close", rc, 0);
+	WANT_INT("connect", "heap", k.full != NULL, 0);
+	s = open_junk(&k, &tmp);
+	WANT_STR("helo", "client_ip", s->client_ip, "192.0.2.1");
+	WANT_STR("helo", "helo", s->helo, "mx.example.com");
+	WANT_INT("helo", "unknown_count", s->unknown_count, 2);
+	WANT_INT("helo", "closed_by", s->closed_by == r, 1);
+	WANT_STR("helo", "sender", s->sender, "");
+	WANT_INT("helo", "ntags", s->ntags, 0);
+	/* MAIL FROM: the transaction goes to the heap */
+	sess_reset_msg(s);
+	sess_set_sender(s, "<a@b.example>", 13);
+	sess_set_header(s, "Subject", 7, "hi", 2);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("mail", "close", rc, 0);
+	WANT_INT("mail", "heap", k.full != NULL, 1);
+	s = open_junk(&k, &tmp);
+	WANT_INT("rcpt", "uses the heap", s == k.full, 1);
+	WANT_STR("rcpt", "sender", s->sender, "a@b.example");
+	WANT_STR("rcpt", "hdr_value", s->hdr_value, "hi");
+	WANT_STR("rcpt", "helo", s->helo, "mx.example.com");
+	sess_set_rcpt(s, "<c@d.example>", 13, 0);
+	s->ntags = 1;
+	s->tags[0].rule = r;
+	strcpy(s->tags[0].hdr_name, "X-Tag");
+	strcpy(s->tags[0].hdr_value, "v");
+	rc = sess_keep_close(&k, s);
+	WANT_INT("rcpt", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	WANT_STR("eom", "rcpt", s->rcpt, "c@d.example");
+	WANT_STR("eom", "tag", s->tags[0].hdr_name, "X-Tag");
+	/* eom: the transaction is over, the heap part goes */
+	sess_reset_msg(s);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("after eom", "close", rc, 0);
+	WANT_INT("after eom", "heap", k.full != NULL, 0);
+	s = open_junk(&k, &tmp);
+	WANT_INT("after eom", "uses the stack", s == &tmp, 1);
+	WANT_STR("after eom", "sender", s->sender, "");
+	WANT_INT("after eom", "has_sender", s->has_sender, 0);
+	WANT_INT("after eom", "ntags", s->ntags, 0);
+	WANT_STR("after eom", "helo", s->helo, "mx.example.com");
+	/* a tag flagged at connect: kept for every message, from the stack */
+	s->ntags = s->nconn_tags = 1;
+	s->tags[0].rule = r;
+	strcpy(s->tags[0].hdr_name, "X-Conn");
+	strcpy(s->tags[0].hdr_value, "192.0.2.1");
+	rc = sess_keep_close(&k, s);
+	WANT_INT("conn tag", "close", rc, 0);
+	WANT_INT("conn tag", "heap", k.full != NULL, 1);
+	s = open_junk(&k, &tmp);
+	WANT_INT("conn tag", "uses the heap", s == k.full, 1);
+	WANT_STR("conn tag", "tag name", s->tags[0].hdr_name, "X-Conn");
+	WANT_STR("conn tag", "tag value", s->tags[0].hdr_value, "192.0.2.1");
+	WANT_STR("conn tag", "sender", s->sender, "");
+	sess_reset_msg(s);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("conn tag after reset", "heap", k.full != NULL, 1);
+	/* close: nothing left (ASan's leak check sees the rest) */
+	sess_keep_fini(&k);
+	WANT_INT("fini", "heap", k.full != NULL, 0);
+	sess_keep_fini(&k);
+}
+
 int
 main(void)
 {
@@ -568,6 +668,7 @@ main(void)
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_reset_msg),
+		cmocka_unit_test(test_keep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
