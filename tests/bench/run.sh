@@ -1,8 +1,10 @@
 #!/bin/bash
 # run.sh - runs every build/bench/bench_* that `make bench` built, one
 # after the other (they time themselves, so never in parallel), each
-# under a header line, then (as root) tests/bench/postfix_bench.sh, and
-# tees everything to build/bench/results.txt.
+# under a header line, then tests/bench/miltergen_bench.sh (warden vs the
+# null milter over the milter protocol), then (as root)
+# tests/bench/postfix_bench.sh, and tees everything to
+# build/bench/results.txt.
 # Builds nothing. Timing never fails the run: the benches print PASS or
 # BELOW next to their targets and exit 0. Exits non-zero only when a
 # bench crashes or exits non-zero (a load failure or a wrong answer).
@@ -38,6 +40,20 @@ for b in build/bench/bench_*; do
 		failed=$((failed + 1))
 	fi
 done
+
+# warden against the null milter over the milter protocol, no MTA
+# (tests/bench/miltergen_bench.sh); WARDEN_BENCH_MILTERGEN=0 leaves it out.
+if [ "${WARDEN_BENCH_MILTERGEN:-1}" = 0 ]; then
+	echo "=== miltergen: skipped (WARDEN_BENCH_MILTERGEN=0)" | tee -a "$OUT"
+else
+	echo "=== miltergen" | tee -a "$OUT"
+	tests/bench/miltergen_bench.sh src/warden 2>&1 | tee -a "$OUT"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		echo "!!! miltergen_bench exited $rc" | tee -a "$OUT"
+		failed=$((failed + 1))
+	fi
+fi
 
 # The Postfix-level bench (tests/bench/postfix_bench.sh) starts a private
 # Postfix, so it needs root; WARDEN_BENCH_POSTFIX=0 leaves it out.
