@@ -24,6 +24,7 @@
 #             memory store, inet socket (replies at every stage)
 #   rspamd    rspamd 3.4 proxy worker in milter mode + one normal worker,
 #             ratelimit module on the bench's redis-server
+#   rspamdu   the same rspamd proxy worker, through its unix socket
 #   postfwd   postfwd2 as check_policy_service at RCPT
 # The policy: one recipient rate limit per client IP, PFB_RATE_MAX per
 # PFB_RATE_SECS (default 1,000,000 an hour, burst 1,000,000: never
@@ -76,7 +77,7 @@ fi
 RATE_MAX=${PFB_RATE_MAX:-1000000}
 RATE_SECS=${PFB_RATE_SECS:-3600}
 OUTDIR=$REPO/build/bench
-ALL="none nullfull nullpol wmem wredis wunix wship rspamd postfwd"
+ALL="none nullfull nullpol wmem wredis wunix wship rspamd rspamdu postfwd"
 CONTENDERS=${PFB_CONTENDERS:-$ALL}
 TPL=$REPO/tests/bench/contenders
 
@@ -96,7 +97,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 [ -x "$BIN" ] || die "no warden binary $BIN (run make)"
 PKGS="postfix sasl2-bin libsasl2-modules"
-has rspamd && PKGS="$PKGS rspamd"
+has rspamd || has rspamdu && PKGS="$PKGS rspamd"
 has postfwd && PKGS="$PKGS postfwd"
 WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh >/dev/null 2>&1 ||
     die "cannot install $PKGS"
@@ -125,7 +126,13 @@ chmod 755 "$T"		# warden runs as nobody; Postfix wants no writable parents
 declare -A PID=()	# tree root per daemon: contender name, or redis
 PERF_PID= MON_PID= CG_ROOT= CG_METHOD=proc
 TREES="postfix redis"
-for who in $CONTENDERS; do [ "$who" = none ] || TREES="$TREES $who"; done
+for who in $CONTENDERS; do
+	case $who in
+	none | rspamdu) ;;	# rspamdu is rspamd's tree
+	*) TREES="$TREES $who" ;;
+	esac
+done
+has rspamdu && ! has rspamd && TREES="$TREES rspamd"
 
 # descendants PID: every live process below PID (not PID itself).
 descendants() {
@@ -305,7 +312,7 @@ for name, pid in trees:
 print(json.dumps(out))
 EOF
 
-# delta.py WHO USES_REDIS BEFORE AFTER: the run's figures, tab-separated:
+# delta.py TREE USES_REDIS BEFORE AFTER (TREE: the contender's daemon): the run's figures, tab-separated:
 # CPU µs of postfix, policy, redis (cgroup), the same three from /proc,
 # Redis calls (INFO excluded), per command, and the policy's RSS/PSS kB.
 cat >"$T/delta.py" <<'EOF'
@@ -346,7 +353,7 @@ P_SMTP=$(free_port) P_SUB=$(free_port) P_SINK=$(free_port)
 P_UNUSED=$(free_port) P_REDIS=0
 USES_REDIS=
 has wredis && USES_REDIS=1
-has rspamd && USES_REDIS=1
+has rspamd || has rspamdu && USES_REDIS=1
 [ -z "$USES_REDIS" ] || P_REDIS=$(free_port)
 
 subst() {	# subst TEMPLATE OUT KEY=VALUE...
@@ -434,13 +441,16 @@ if [ -n "$USES_REDIS" ]; then
 	    >/dev/null 2>&1 &
 	PID[redis]=$!
 fi
-if has rspamd; then
+RSPAMD=
+has rspamd || has rspamdu && RSPAMD=1
+if [ -n "$RSPAMD" ]; then
 	R=$T/rspamd
 	mkdir -p "$R/run" "$R/db" "$R/log" "$R/tmp"
 	P_RS_NORMAL=$(free_port) P_RS_PROXY=$(free_port)
 	subst "$TPL/rspamd.conf.in" "$R/rspamd.conf" T="$R" \
 	    REDIS_PORT="$P_REDIS" NORMAL_PORT="$P_RS_NORMAL" \
-	    PROXY_PORT="$P_RS_PROXY" RATE_MAX="$RATE_MAX" \
+	    PROXY_PORT="$P_RS_PROXY" PROXY_UNIX="$R/run/proxy.sock" \
+	    RATE_MAX="$RATE_MAX" \
 	    RATE_SECS="$RATE_SECS" || die "rspamd template"
 	chown -R _rspamd "$R" || die "no user _rspamd"
 	# -f: foreground, so $! is the main process (workers are its children).
@@ -448,6 +458,7 @@ if has rspamd; then
 	    -u _rspamd -g _rspamd) </dev/null >"$R/out.log" 2>&1 &
 	PID[rspamd]=$!
 	MSOCK[rspamd]="inet:127.0.0.1:$P_RS_PROXY"
+	MSOCK[rspamdu]="unix:$R/run/proxy.sock"
 fi
 if has postfwd; then
 	F=$T/postfwd
@@ -579,7 +590,8 @@ sample() {
 	for who in ${!PID[@]}; do args+=("$who=${PID[$who]}"); done
 	python3 "$T/sample.py" "${CG_ROOT:-/nonexistent}" "$P_REDIS" "${args[@]}"
 }
-uses_redis() { case $1 in wredis | rspamd) echo 1 ;; *) echo 0 ;; esac; }
+uses_redis() { case $1 in wredis | rspamd*) echo 1 ;; *) echo 0 ;; esac; }
+tree_of() { case $1 in rspamdu) echo rspamd ;; *) echo "$1" ;; esac; }
 
 # drained: smtp-sink has every message and the queue is empty (bounded).
 drained() {
@@ -647,7 +659,7 @@ run() {
 		SENT=$got
 	fi
 	R_WALL_NS=$((t1 - t0))
-	R_DELTA=$(python3 "$T/delta.py" "$who" "$(uses_redis "$who")" "$before" "$after")
+	R_DELTA=$(python3 "$T/delta.py" "$(tree_of "$who")" "$(uses_redis "$who")" "$before" "$after")
 }
 
 # --- warm-up and calibration ----------------------------------------------
@@ -796,7 +808,7 @@ print("%-8s %s: %s" % (who, spec, " ".join(n for b, n in NAMES if proto & b)
 EOF2
 OPTNEG=$T/optneg.txt
 : >"$OPTNEG"
-for who in nullfull nullpol wmem wredis wunix wship rspamd; do
+for who in nullfull nullpol wmem wredis wunix wship rspamd rspamdu; do
 	has "$who" || continue
 	timeout 20 python3 "$T/optneg.py" "$who" "${MSOCK[$who]}" >>"$OPTNEG" 2>&1
 done
@@ -911,8 +923,8 @@ runs, sess, out, lthr, statstxt, redistxt, optneg = sys.argv[1:8]
 lthr = int(lthr)
 rows = [l.rstrip("\n").split("\t") for l in open(runs)][1:]
 ORDER = ["none", "nullfull", "nullpol", "wmem", "wredis", "wunix", "wship",
-         "rspamd", "postfwd"]
-REDIS = ("wredis", "rspamd")
+         "rspamd", "rspamdu", "postfwd"]
+REDIS = ("wredis", "rspamd", "rspamdu")
 by, rnd, msgs = {}, {}, {}
 for r in rows:
     msgs[r[1]] = msgs.get(r[1], 0) + int(r[3])
@@ -1022,8 +1034,8 @@ print()
 print("No-reply stages over TCP vs a unix socket; shipped rules (no"
       " no-reply stage) vs the bench policy; null milters")
 for c in concs:
-    for a, b in (("wunix", "wmem"), ("wship", "wmem"), ("nullfull", "nullpol"),
-                 ("nullpol", "none")):
+    for a, b in (("wunix", "wmem"), ("wship", "wmem"), ("rspamdu", "rspamd"),
+                 ("nullfull", "nullpol"), ("nullpol", "none")):
         s = cmp(a, b, c)
         if s:
             print(s)
