@@ -1095,6 +1095,17 @@ for l in open(statstxt):
         print("# INVALID: %s charged its limit %d times for %d messages"
               % (f[0], sc, m))
         bad = 1
+# The two CPU methods over every run (seconds): they should agree in
+# total; single runs differ more with /proc (10 ms ticks, children
+# reaped between the two reads).
+sums = [0.0] * 6
+for r in rows:
+    for i in range(6):
+        sums[i] += max(float(r[7 + i]), 0) / 1e3
+print()
+print("CPU over all runs, s, primary method / /proc: postfix %.1f / %.1f,"
+      " policy daemons %.1f / %.1f, redis %.1f / %.1f" % (
+          sums[0], sums[3], sums[1], sums[4], sums[2], sums[5]))
 lines = list(open(sess))[1:]
 if lines:
     print()
