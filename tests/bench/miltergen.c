@@ -690,7 +690,8 @@ on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
 	if (c->st == C_NEG) {
 		if (cmd != 'O' || parse_negotiate(c, p, len) != 0) {
 			G.err[E_NEGOTIATE]++;
-			return -1;
+			conn_close(c, 1);
+			return 0;
 		}
 		c->st = C_RUN;
 		G.handshaking--;
@@ -716,6 +717,13 @@ on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
 	default:
 		break;
 	}
+	/* Only a well-formed final reply counts as a decision. */
+	if (strchr("cartdyf4s", cmd) == NULL || cmd == '\0' ||
+	    (cmd == 's' && st != ST_BODY) ||
+	    (cmd == 'y' && (len < 4 || p[len - 1] != '\0' || p[0] < '4' ||
+	    p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' ||
+	    p[2] > '9' || (p[3] != ' ' && p[3] != '-' && p[3] != '\0'))))
+		return -1;
 	c->waiting = 0;
 	G.decisions++;
 	lat_add(&G.lat[st], now_us() - c->t_sent);
@@ -731,8 +739,6 @@ on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
 			G.messages++;
 		break;
 	case 's':
-		if (st != ST_BODY)
-			return -1;
 		G.rk[R_SKIP]++;
 		c->next = ST_EOM;
 		break;
@@ -752,11 +758,7 @@ on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
 		verdict(c, st, 1, st < ST_MAIL);
 		break;
 	case 'y':
-		/* "ddd[ -]text\0": a 4xx or 5xx; 421 closes the session. */
-		if (len < 4 || p[len - 1] != '\0' || p[0] < '4' ||
-		    p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' ||
-		    p[2] > '9' || (p[3] != ' ' && p[3] != '-' && p[3] != '\0'))
-			return -1;
+		/* "ddd[ -]text\0", checked above: 421 closes the session. */
 		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
 		G.rk[code == 421 ? R_CODE421 : code >= 500 ? R_CODE5 :
 		    R_CODE4]++;

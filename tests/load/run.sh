@@ -18,6 +18,7 @@
 # more than that per session again. The figures issue #4 is about
 # (warden's per-session RSS against the null milter's, the difference)
 # are printed as "# " lines, never asserted: they depend on the machine.
+# Then miltergen meets a hostile fake milter (tests/load/hostile_milter.py).
 # Everything is stopped by PID on exit, also when a test fails.
 # LOAD_KEEP=1 keeps the temp dir.
 set -u
@@ -211,6 +212,28 @@ echo "# per-session RSS (kB), $NS sessions held after helo: warden ${KB[warden-h
 echo "# second cycle: warden ${KB[warden-helo2]}, null ${KB[null-helo2]}, difference $(d "${KB[warden-helo2]}" "${KB[null-helo2]}")"
 echo "# held after the last RCPT (a transaction open): warden ${KB[warden-rcpt]}, null ${KB[null-rcpt]}, difference $(d "${KB[warden-rcpt]}" "${KB[null-rcpt]}")"
 echo "# threads idle -> $NS open: warden ${IDLE_TH[warden-helo]} -> ${OPEN_TH[warden-helo]}, null ${IDLE_TH[null-helo]} -> ${OPEN_TH[null-helo]} (libmilter's worker pool, not a thread per session)"
+
+# miltergen itself: malformed answers (lengths, OPTNEG, symlists, reply
+# codes, replies out of place, a stall, a close inside a packet) each
+# fail one session; none crashes it or hangs the run.
+PORT[hostile]=$(free_port)
+python3 tests/load/hostile_milter.py "${PORT[hostile]}" 2>"$T/hostile.log" &
+PID[hostile]=$!
+t_begin "miltergen: 13 malformed milter answers fail 13 sessions, no crash, no hang"
+if wait_listening "${PORT[hostile]}" 20; then
+	timeout 60 "$GEN" -s "inet:${PORT[hostile]}@127.0.0.1" -c 1 -n 13 \
+	    --timeout 2 >"$T/hostile.out" 2>&1 </dev/null
+	t_eq "exit status" $? 1
+	t_eq "sessions failed" "$(field "$T/hostile.out" sessions failed)" 13
+	t_eq "sessions completed" "$(field "$T/hostile.out" sessions completed)" 0
+	t_eq "decisions" "$(field "$T/hostile.out" totals decisions)" 0
+	t_re "$T/hostile.out" '^errors connect=0 timeout=1 closed=1 protocol=7 write=0 negotiate=4$'
+else
+	t_true "hostile_milter.py does not listen"
+fi
+t_end "$T/hostile.out" "$T/hostile.log"
+stop_pid "${PID[hostile]}" 5
+PID[hostile]=
 
 t_begin "warden logged no error and still serves"
 t_nore "$T/warden.log" 'ERROR|error|Sanitizer|runtime error'
