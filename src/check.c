@@ -10,6 +10,7 @@
 #include "check.h"
 #include "config.h"
 #include "macros.h"
+#include "rulefp.h"
 
 /* "a b" + needed names missing from it, joined with sep. */
 static void
@@ -88,6 +89,40 @@ print_summary(const struct config *c, FILE *out)
 	    rules_on_error_name(c->store.on_error));
 }
 
+/*
+ * Which counters a reload of this config would restart in the running
+ * daemon: it records its rules' fingerprints in Redis (rulefp.c). The
+ * memory store lives inside the daemon; its reload log says it.
+ */
+static void
+print_counters(const struct config *c, FILE *out)
+{
+	struct store_redis_opts o;
+
+	if (strcmp(c->store.backend, "redis") != 0) {
+		fprintf(out, "counters on reload: not visible from here with "
+		    "store.backend %s (the daemon logs \"reload: counters "
+		    "restart for rule=...\")\n", c->store.backend);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.host = c->store.redis.host;
+	o.port = c->store.redis.port;
+	o.socket = c->store.redis.socket;
+	o.sentinels = (const char *const *)c->store.redis.sentinels;
+	o.nsentinels = c->store.redis.nsentinels;
+	o.master_name = c->store.redis.master_name;
+	o.sentinel_username = c->store.redis.sentinel_username;
+	o.sentinel_password = c->store.redis.sentinel_password;
+	o.username = c->store.redis.username;
+	o.password = c->store.redis.password;
+	o.db = c->store.redis.db;
+	o.prefix = c->store.redis.prefix;
+	o.connect_timeout_ms = c->store.redis.connect_timeout_ms;
+	o.command_timeout_ms = c->store.redis.command_timeout_ms;
+	rulefp_check_redis(&o, c->rs, out);
+}
+
 int
 check_main(const char *conf, FILE *out, FILE *err)
 {
@@ -100,6 +135,7 @@ check_main(const char *conf, FILE *out, FILE *err)
 	diag_print(&d, err);
 	if (c != NULL) {
 		print_summary(c, out);
+		print_counters(c, out);
 		print_macros(c->rs, out);
 	}
 	fprintf(c != NULL ? out : err, "check: %s: %s (%zu error%s, %zu "

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "macros.h"
 #include "milter.h"
+#include "rulefp.h"
 #include "stats.h"
 
 /* One loaded configuration; sessions hold a reference. */
@@ -765,6 +766,22 @@ apply_log(const struct config *c)
 	    c->daemon.log_level);
 }
 
+/* What `warden check` compares a new config with (rulefp.c). */
+static void
+publish_rules(const struct config *c)
+{
+	struct store *in;
+	char err[256];
+
+	/* The running store: a reload does not change the backend. */
+	if (D.store == NULL || strcmp((in = ((struct timed *)
+	    D.store)->inner)->ops->name, "redis") != 0)
+		return;
+	if (rulefp_publish(in, c->rs, err, sizeof(err)) == -1)
+		log_warning("store: redis: the rules' fingerprints for warden "
+		    "check not recorded: %s", err);
+}
+
 static void
 reload(const char *path)
 {
@@ -802,6 +819,8 @@ reload(const char *path)
 	apply_log(c);
 	log_info("reload: ok files=%zu rules=%zu", c->rs->nfiles,
 	    c->rs->nrules);
+	rulefp_log_reload(old->cfg->rs, c->rs);
+	publish_rules(c);
 	for (i = 0; i < d.n; i++)
 		log_warning("reload: %s", diag_format(&d, i, line,
 		    sizeof(line)));
@@ -1083,6 +1102,7 @@ milter_run(const char *path)
 		goto out;
 	}
 	D.ctx.store = D.store;
+	publish_rules(c);
 	D.ctx.hooks.decision = on_decision;
 	D.start = now_ns();
 	if (pipe2(D.sigpipe, O_CLOEXEC) != 0 || open_socket(c) != 0 ||

@@ -26,6 +26,31 @@ struct store_req {
 	int		peek;		/* answer as charge would, store nothing */
 };
 
+/*
+ * What a counter's state means depends on its limit: a TAT stored under
+ * one rate is misread under another. Both stores keep a counter per key
+ * AND limit (interval, burst, period), so a reload that changes a rule's
+ * rate or burst restarts its counters and one that changes nothing keeps
+ * them. The same on every host (no random seed): Redis keys carry it.
+ */
+static inline uint64_t
+store_limit_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;	/* splitmix64 */
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t
+store_limit_id(const struct gcra_limit *l)
+{
+	uint64_t h = store_limit_mix((uint64_t)l->interval_ns);
+
+	h = store_limit_mix(h ^ (uint64_t)l->burst);
+	return store_limit_mix(h ^ (uint64_t)l->period_ns);
+}
+
 struct store_res {
 	int		err;		/* 1: backend failed; others unset */
 	int		allowed;
@@ -99,6 +124,7 @@ struct store_redis_opts {
 	int64_t		breaker_max_ns;	/* back-off cap: 30 s */
 	uint32_t	cache_slots;	/* refusal cache, 16384 (power of 2) */
 	int		cache_off;	/* 1: ask Redis every time (tests) */
+	int		quiet;		/* 1: no log lines (warden check) */
 };
 
 struct store_redis_stats {
@@ -125,6 +151,21 @@ struct store *store_redis_new(const struct store_redis_opts *,
 	    char *err, size_t errlen);
 /* Counters of a store made by store_redis_new. */
 void	store_redis_stats(struct store *, struct store_redis_stats *out);
+
+/*
+ * A small hash beside the counters, prefix + name (rulefp.c): put
+ * replaces it whole with n field/value pairs (NUL-terminated strings);
+ * get opens its own connection from o (bounded by o's timeouts), calls
+ * fn with each pair (untrusted bytes, not NUL-terminated) and closes.
+ * Both return 0, or -1 with a reason in err.
+ */
+int	store_redis_hash_put(struct store *, const char *name,
+	    const char *const *field, const char *const *value, size_t n,
+	    char *err, size_t errlen);
+int	store_redis_hash_get(const struct store_redis_opts *o,
+	    const char *name,
+	    void (*fn)(void *, const char *, size_t, const char *, size_t),
+	    void *ctx, char *err, size_t errlen);
 
 static inline int
 store_charge(struct store *s, const struct store_req *req,

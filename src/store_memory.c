@@ -418,7 +418,7 @@ mem_batch(struct store *s, const struct store_req *req,
 {
 	struct store_memory *m = (struct store_memory *)s;
 	struct mem_shard *sh;
-	uint64_t d0, d1;
+	uint64_t d0, d1, lid;
 	size_t i, failed = 0;
 
 	for (i = 0; i < n; i++) {
@@ -429,8 +429,11 @@ mem_batch(struct store *s, const struct store_req *req,
 			continue;
 		}
 		/* Hashing outside the lock keeps the lock hold short. */
-		d0 = siphash24(m->k0, req[i].key, req[i].keylen);
-		d1 = siphash24(m->k1, req[i].key, req[i].keylen);
+		/* One counter per key and limit (store.h, store_limit_id). */
+		lid = store_limit_id(&req[i].limit);
+		d0 = siphash24(m->k0, req[i].key, req[i].keylen) ^ lid;
+		d1 = siphash24(m->k1, req[i].key, req[i].keylen) ^
+		    (lid << 32 | lid >> 32);
 		sh = &m->shards[(d1 >> 32) & (m->nshards - 1)];
 		pthread_mutex_lock(&sh->lock);
 		shard_apply(sh, d0, d1, &req[i], res != NULL ? &res[i] : NULL,

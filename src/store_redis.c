@@ -34,7 +34,7 @@
 #define RD_CHUNK	64	/* requests in one pipeline, at most */
 #define RD_PREFIX_MAX	128
 #define RD_CLEAR_MAX	128	/* counter name in clear with HMAC */
-#define RD_KEY_BUF	(RD_PREFIX_MAX + STORE_KEY_MAX + 8)
+#define RD_KEY_BUF	(RD_PREFIX_MAX + STORE_KEY_MAX + 32)
 #define RD_SKIP_MAX	1024	/* unread refund replies, a connection */
 #define RD_WHY_MAX	256
 #define RD_RC_LOCKS	64
@@ -128,6 +128,14 @@ struct store_redis {
 	atomic_uint	gen;		/* ++ on failure: reconnect all */
 	atomic_int	eval_logged;
 	atomic_int	noload;		/* SCRIPT LOAD closes the connection */
+	int		quiet;		/* no log lines (warden check) */
+	/* The last store_redis_hash_put, written again on each new
+	 * connection: a Redis restarted empty gets it back. */
+	pthread_mutex_t	reclock;
+	char		*rec_key;	/* NULL: nothing recorded */
+	char		**rec_fv;	/* field, value, field, value ... */
+	size_t		rec_n;		/* pairs */
+	char		why0[RD_WHY_MAX]; /* why the first connect failed */
 
 	pthread_mutex_t	blk;		/* the breaker */
 	int		down, probing, fails, fail_max;
@@ -369,7 +377,7 @@ script_refused(struct store_redis *r, struct rd_conn *k,
 	char w[RD_WHY_MAX];
 
 	k->eval = 1;
-	if (atomic_exchange(&r->eval_logged, 1) == 0) {
+	if (atomic_exchange(&r->eval_logged, 1) == 0 && !r->quiet) {
 		why_reply(w, sizeof(w), "SCRIPT LOAD", rp);
 		log_notice("store: redis %s: %s; sending the script with EVAL",
 		    r->addr, w);
@@ -423,9 +431,10 @@ script_closed(struct store_redis *r)
 {
 	if (atomic_exchange(&r->noload, 1) != 0)
 		return 0;
-	log_notice("store: redis %s: the connection closed at SCRIPT LOAD "
-	    "(a proxy such as nutcracker?); sending the script with EVAL",
-	    r->addr);
+	if (!r->quiet)
+		log_notice("store: redis %s: the connection closed at "
+		    "SCRIPT LOAD (a proxy such as nutcracker?); sending the "
+		    "script with EVAL", r->addr);
 	return 1;
 }
 
@@ -493,7 +502,7 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 		if (changed)
 			snprintf(r->mcur, sizeof(r->mcur), "%s", now);
 		pthread_mutex_unlock(&r->mlock);
-		if (changed)
+		if (changed && !r->quiet)
 			log_notice("store: redis sentinel %s:%d: master %s is "
 			    "at %s", r->sent_host[i], r->sent_port[i],
 			    r->master, now);
@@ -655,10 +664,13 @@ clamp_us(int64_t ns)
 }
 
 /*
- * The Redis key of q: prefix "{" key "}". The braces are a hash tag: a
- * counter and its key map to one slot whatever routes them. With a
- * secret the parts become HMAC-SHA256 (hex) and only the counter name,
- * which comes from the rules, stays readable. Returns the length, or -1.
+ * The Redis key of q: prefix "{" key "}" ":" limit. The braces are a
+ * hash tag: a counter and its key map to one slot whatever routes them.
+ * With a secret the parts become HMAC-SHA256 (hex) and only the counter
+ * name, which comes from the rules, stays readable. The 8 hex digits
+ * after the tag name the limit (store_limit_id): a reload that changes
+ * a rule's rate or burst starts new counters, the old ones expire.
+ * Returns the length, or -1.
  */
 static int
 rd_key(const struct store_redis *r, const struct store_req *q, char *buf)
@@ -667,6 +679,7 @@ rd_key(const struct store_redis *r, const struct store_req *q, char *buf)
 	unsigned int mdlen = 0, i;
 	const char *bar;
 	size_t at, clear;
+	uint64_t lid;
 
 	memcpy(buf, r->prefix, r->prefixlen);
 	at = r->prefixlen;
@@ -698,6 +711,11 @@ rd_key(const struct store_redis *r, const struct store_req *q, char *buf)
 		at += q->keylen;
 	}
 	buf[at++] = '}';
+	lid = store_limit_id(&q->limit);
+	lid ^= lid >> 32;
+	buf[at++] = ':';
+	for (i = 0; i < 8; i++)
+		buf[at++] = "0123456789abcdef"[(lid >> (28 - 4 * i)) & 15];
 	return (int)at;
 }
 
@@ -830,6 +848,96 @@ rd_read(struct rd_conn *k, const size_t *idx, size_t m,
 }
 
 /*
+ * Appends the last record (DEL, HSET) to k: fire and forget, like a
+ * refund. Returns the number of replies to skip, or -1.
+ */
+static int
+rec_append(struct store_redis *r, struct rd_conn *k)
+{
+	const char **argv = NULL;
+	size_t *len = NULL, i;
+	int n = -1;
+
+	pthread_mutex_lock(&r->reclock);
+	if (r->rec_key == NULL) {
+		n = 0;
+		goto out;
+	}
+	if ((argv = calloc(2 + 2 * r->rec_n, sizeof(*argv))) == NULL ||
+	    (len = calloc(2 + 2 * r->rec_n, sizeof(*len))) == NULL)
+		goto out;
+	argv[0] = "DEL";
+	len[0] = 3;
+	argv[1] = r->rec_key;
+	len[1] = strlen(r->rec_key);
+	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK)
+		goto out;
+	n = 1;
+	if (r->rec_n == 0)
+		goto out;
+	argv[0] = "HSET";
+	len[0] = 4;
+	for (i = 0; i < 2 * r->rec_n; i++) {
+		argv[2 + i] = r->rec_fv[i];
+		len[2 + i] = strlen(r->rec_fv[i]);
+	}
+	n = redisAppendCommandArgv(k->c, (int)(2 + 2 * r->rec_n), argv,
+	    len) == REDIS_OK ? 2 : -1;
+out:
+	pthread_mutex_unlock(&r->reclock);
+	free(argv);
+	free(len);
+	return n;
+}
+
+static void
+rec_clear(struct store_redis *r)
+{
+	size_t i;
+
+	for (i = 0; r->rec_fv != NULL && i < 2 * r->rec_n; i++)
+		free(r->rec_fv[i]);
+	free(r->rec_fv);
+	free(r->rec_key);
+	r->rec_fv = NULL;
+	r->rec_key = NULL;
+	r->rec_n = 0;
+}
+
+/* Keeps a copy of the record for new connections. Returns 0 or -1. */
+static int
+rec_keep(struct store_redis *r, const char *key, const char *const *field,
+    const char *const *value, size_t n)
+{
+	char **fv, *k;
+	size_t i;
+
+	if ((k = strdup(key)) == NULL ||
+	    (fv = calloc(2 * n + 1, sizeof(*fv))) == NULL) {
+		free(k);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if ((fv[2 * i] = strdup(field[i])) == NULL ||
+		    (fv[2 * i + 1] = strdup(value[i])) == NULL)
+			break;
+	if (i < n) {
+		for (i = 0; i < 2 * n; i++)
+			free(fv[i]);
+		free(fv);
+		free(k);
+		return -1;
+	}
+	pthread_mutex_lock(&r->reclock);
+	rec_clear(r);
+	r->rec_key = k;
+	r->rec_fv = fv;
+	r->rec_n = n;
+	pthread_mutex_unlock(&r->reclock);
+	return 0;
+}
+
+/*
  * One exchange of m requests on k (locked): the handshake of a new
  * connection, refund replies left from earlier, then the batch, all in
  * one write and one read. Scripts the server forgot (NOSCRIPT: restart,
@@ -846,7 +954,7 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 	enum rd_hs hs[4];
 	uint64_t again = 0;
 	size_t j, got = 0;
-	int nhs = 0, fresh = 0, hsdone = 0, rc, timeout;
+	int nhs = 0, fresh = 0, hsdone = 0, nrec = 0, rc, timeout;
 
 	*retry = 0;
 	if (k->c != NULL && k->gen != atomic_load(&r->gen))
@@ -860,6 +968,8 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		if (rd_append(r, k, &req[idx[j]], req[idx[j]].peek ? 'p' : op,
 		    k->eval) == -1)
 			goto fail;
+	if (fresh && (nrec = rec_append(r, k)) < 0)
+		goto fail;
 	st_add(r, RS_ROUND_TRIPS, 1);
 	st_add(r, RS_SCRIPTS, m);
 	for (; k->skip > 0; k->skip--) {
@@ -883,6 +993,8 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		conn_drop(k);
 		return -1;
 	}
+	/* The record's replies follow the batch's: read them later. */
+	k->skip += (unsigned)nrec;
 	if (again == 0)
 		return 0;
 	for (j = 0; j < m; j++)
@@ -890,6 +1002,13 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		    req[idx[j]].peek ? 'p' : op, 1) == -1)
 			goto fail;
 	st_add(r, RS_ROUND_TRIPS, 1);
+	for (; k->skip > 0; k->skip--) {
+		void *v;
+
+		if (redisGetReply(k->c, &v) != REDIS_OK)
+			goto fail;
+		freeReplyObject(v);
+	}
 	for (j = 0; j < m; j++) {
 		redisReply *rp;
 		void *v;
@@ -1146,6 +1265,8 @@ rd_free(struct store *s)
 		pthread_mutex_destroy(&r->rclock[i]);
 	pthread_mutex_destroy(&r->blk);
 	pthread_mutex_destroy(&r->mlock);
+	rec_clear(r);
+	pthread_mutex_destroy(&r->reclock);
 	free(r->rc);
 	for (i = 0; r->sent_host != NULL && i < r->nsent; i++)
 		free(r->sent_host[i]);
@@ -1357,6 +1478,7 @@ rd_setup(struct store_redis *r, const struct store_redis_opts *o, char *err,
 		slots = RD_RC_LOCKS;
 	r->rcmask = slots - 1;
 	r->rcoff = o->cache_off;
+	r->quiet = o->quiet;
 	if ((r->rc = calloc(slots, sizeof(*r->rc))) == NULL ||
 	    (r->conns = calloc(r->nconns, sizeof(*r->conns))) == NULL ||
 	    rd_random(r->k0, sizeof(r->k0)) == -1 ||
@@ -1382,6 +1504,7 @@ store_redis_new(const struct store_redis_opts *o, char *err, size_t errlen)
 	r->base.ops = &rd_ops;
 	pthread_mutex_init(&r->blk, NULL);
 	pthread_mutex_init(&r->mlock, NULL);
+	pthread_mutex_init(&r->reclock, NULL);
 	for (i = 0; i < RD_RC_LOCKS; i++)
 		pthread_mutex_init(&r->rclock[i], NULL);
 	if (rd_setup(r, o, err, errlen) == -1) {
@@ -1398,6 +1521,8 @@ store_redis_new(const struct store_redis_opts *o, char *err, size_t errlen)
 		rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c',
 		    why, sizeof(why), &retry);
 	pthread_mutex_unlock(&r->conns[0].lock);
+	if (rc == 0 && r->quiet)
+		return &r->base;
 	if (rc == 0) {
 		log_info("store: redis %s: connected, pool of %u", r->addr,
 		    r->nconns);
@@ -1410,8 +1535,10 @@ store_redis_new(const struct store_redis_opts *o, char *err, size_t errlen)
 	r->down = 1;
 	r->until = INT64_MIN;
 	st_add(r, RS_OPENS, 1);
-	log_warning("store: redis down: %s: %s (starting without it; "
-	    "on_error applies until it answers)", r->addr, why);
+	snprintf(r->why0, sizeof(r->why0), "%s", why);
+	if (!r->quiet)
+		log_warning("store: redis down: %s: %s (starting without "
+		    "it; on_error applies until it answers)", r->addr, why);
 	return &r->base;
 }
 
@@ -1430,4 +1557,174 @@ store_redis_stats(struct store *s, struct store_redis_stats *out)
 	out->refunds_sent = atomic_load(&r->st[RS_REFUNDS_SENT]);
 	out->refunds_dropped = atomic_load(&r->st[RS_REFUNDS_DROPPED]);
 	out->down = breaker_is_down(r);
+}
+
+/* --- small records beside the counters (rulefp.c) ---------------------- */
+
+/* An idle-or-waited connection, connected (handshake done), locked. */
+static struct rd_conn *
+conn_ready(struct store_redis *r, char *why, size_t wlen)
+{
+	struct rd_conn *k = pool_get(r);
+	int retry, rc = 0;
+
+	if (k->c != NULL && k->gen != atomic_load(&r->gen))
+		conn_drop(k);
+	if (k->c == NULL) {
+		rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c', why, wlen,
+		    &retry);
+		if (rc == -1 && retry)
+			rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c', why,
+			    wlen, &retry);
+	}
+	if (rc == -1) {
+		pthread_mutex_unlock(&k->lock);
+		return NULL;
+	}
+	return k;
+}
+
+/* Reads the refund replies still due, then one reply; NULL on failure. */
+static redisReply *
+conn_reply(struct rd_conn *k)
+{
+	void *v;
+
+	for (; k->skip > 0; k->skip--) {
+		if (redisGetReply(k->c, &v) != REDIS_OK)
+			return NULL;
+		freeReplyObject(v);
+	}
+	if (redisGetReply(k->c, &v) != REDIS_OK)
+		return NULL;
+	return v;
+}
+
+int
+store_redis_hash_put(struct store *s, const char *name,
+    const char *const *field, const char *const *value, size_t n,
+    char *err, size_t errlen)
+{
+	struct store_redis *r = (struct store_redis *)s;
+	char key[RD_PREFIX_MAX + 80], why[RD_WHY_MAX] = "";
+	const char **argv = NULL;
+	size_t *len = NULL, i;
+	struct rd_conn *k = NULL;
+	redisReply *rp;
+	int rc = -1, j;
+
+	snprintf(err, errlen, "out of memory");
+	if (strlen(name) > 64 || n > 100000)
+		return -1;
+	snprintf(key, sizeof(key), "%s%s", r->prefix, name);
+	if ((argv = calloc(2 + 2 * n, sizeof(*argv))) == NULL ||
+	    (len = calloc(2 + 2 * n, sizeof(*len))) == NULL ||
+	    rec_keep(r, key, field, value, n) == -1)
+		goto out;
+	if ((k = conn_ready(r, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	/* Replaced whole: rules removed since the last record go too. */
+	argv[0] = "DEL";
+	len[0] = 3;
+	argv[1] = key;
+	len[1] = strlen(key);
+	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK)
+		goto io;
+	argv[0] = "HSET";
+	len[0] = 4;
+	for (i = 0; i < n; i++) {
+		argv[2 + 2 * i] = field[i];
+		len[2 + 2 * i] = strlen(field[i]);
+		argv[3 + 2 * i] = value[i];
+		len[3 + 2 * i] = strlen(value[i]);
+	}
+	if (n > 0 && redisAppendCommandArgv(k->c, (int)(2 + 2 * n), argv,
+	    len) != REDIS_OK)
+		goto io;
+	for (j = 0; j < (n > 0 ? 2 : 1); j++) {
+		if ((rp = conn_reply(k)) == NULL)
+			goto io;
+		if (rp->type == REDIS_REPLY_ERROR) {
+			why_reply(err, errlen, j == 0 ? "DEL" : "HSET", rp);
+			freeReplyObject(rp);
+			goto out;
+		}
+		freeReplyObject(rp);
+	}
+	rc = 0;
+	goto out;
+io:
+	snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :
+	    "out of memory");
+	conn_drop(k);
+out:
+	if (k != NULL)
+		pthread_mutex_unlock(&k->lock);
+	free(argv);
+	free(len);
+	return rc;
+}
+
+int
+store_redis_hash_get(const struct store_redis_opts *o, const char *name,
+    void (*fn)(void *, const char *, size_t, const char *, size_t),
+    void *ctx, char *err, size_t errlen)
+{
+	struct store_redis_opts q = *o;
+	struct store_redis *r;
+	struct rd_conn *k = NULL;
+	char key[RD_PREFIX_MAX + 80], why[RD_WHY_MAX] = "";
+	const char *argv[2];
+	size_t len[2], i;
+	redisReply *rp = NULL, *f, *v;
+	int rc = -1;
+
+	q.pool = 1;
+	q.cache_slots = 64;
+	q.quiet = 1;
+	if (strlen(name) > 64 ||
+	    (r = (struct store_redis *)store_redis_new(&q, err, errlen)) ==
+	    NULL)
+		return -1;
+	if (r->down) {
+		snprintf(err, errlen, "%s", r->why0);
+		goto out;
+	}
+	if ((k = conn_ready(r, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s%s", r->prefix, name);
+	argv[0] = "HGETALL";
+	len[0] = 7;
+	argv[1] = key;
+	len[1] = strlen(key);
+	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK ||
+	    (rp = conn_reply(k)) == NULL) {
+		snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :
+		    "out of memory");
+		goto out;
+	}
+	/* RESP2 answers a flat array of field, value, ... */
+	if (rp->type != REDIS_REPLY_ARRAY || rp->elements % 2 != 0) {
+		why_reply(err, errlen, "HGETALL", rp);
+		goto out;
+	}
+	for (i = 0; i + 1 < rp->elements; i += 2) {
+		f = rp->element[i];
+		v = rp->element[i + 1];
+		if (f->type == REDIS_REPLY_STRING &&
+		    v->type == REDIS_REPLY_STRING)
+			fn(ctx, f->str, f->len, v->str, v->len);
+	}
+	rc = 0;
+out:
+	if (rp != NULL)
+		freeReplyObject(rp);
+	if (k != NULL)
+		pthread_mutex_unlock(&k->lock);
+	rd_free(&r->base);
+	return rc;
 }

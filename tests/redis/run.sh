@@ -386,8 +386,9 @@ logline A "QSH3: tempfail rule=t-shared .* reply=\"450 4\.7\.1 Too many recipien
 ev1=$(redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
 # 4 charged RCPTs reach Redis; A's refused 5th too (A never saw a refusal).
 [ $((ev1 - ev0)) -eq 5 ] || detail "EVALSHA calls: $((ev1 - ev0)), want 5 (one per RCPT)"
-ttl=$(redis-cli -p "$RP" pttl 'warden-e2e:{t-shared|shared}')
-[ "${ttl:-0}" -gt 0 ] && [ "$ttl" -le 60000 ] || detail "PTTL warden-e2e:{t-shared|shared} = $ttl, want 1..60000"
+key=$(redis-cli -p "$RP" --scan --pattern 'warden-e2e:{t-shared|shared}:*')
+ttl=$(redis-cli -p "$RP" pttl "$key")
+[ "${ttl:-0}" -gt 0 ] && [ "$ttl" -le 60000 ] || detail "PTTL $key = $ttl, want 1..60000"
 result "e2e: 3/1m shared by two wardens: RCPTs 1-2 on A, 3 on B pass, 4 on B and 5 on A get 450 4.7.1 (one EVALSHA per RCPT, key has a TTL)"
 
 # outage MODE: TERM (stopped) or STOP (paused)
@@ -436,6 +437,95 @@ result "e2e: redis paused (SIGSTOP): the same on_error answers, each transaction
 wait_up A 2
 mt A shared2 y QSH6
 result "e2e: SIGCONT: A recovers, shared counter still there (5th RCPT refused)"
+
+# --- reload: which counters restart (rulefp.c) ----------------------------
+
+# rules_v2 SHARED-USERS ACC-USERS ACC-RATE TEMPFAIL(1/0) NEW(1/0): A's own
+# rules file; only what a reload test needs changes from t-redis.rules.
+rules_v2() {
+	{
+	echo 'rules = ('
+	echo "  { name = \"t-shared\"; stage = \"envrcpt\"; match = { auth_user = [$1]; };"
+	echo '    limit = { key = ["auth_user"]; rate = "3/1m"; };'
+	echo '    action = "tempfail"; reply = "450 4.7.1 Too many recipients from %{auth_user}, retry in %{retry_after}s"; },'
+	echo "  { name = \"t-onerr-accept\"; stage = \"envrcpt\"; match = { auth_user = [$2]; };"
+	echo "    limit = { key = [\"auth_user\"]; rate = \"$3\"; on_error = \"accept\"; };"
+	echo '    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; },'
+	if [ "$4" = 1 ]; then
+		echo '  { name = "t-onerr-tempfail"; stage = "envrcpt"; match = { auth_user = ["tf", "tf2"]; };'
+		echo '    limit = { key = ["auth_user"]; rate = "100/1m"; on_error = "tempfail"; };'
+		echo '    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; },'
+	fi
+	if [ "$5" = 1 ]; then
+		echo '  { name = "t-new"; stage = "envrcpt"; match = { auth_user = ["new"]; };'
+		echo '    limit = { key = ["client_net", "auth_user"]; rate = "5/1h"; };'
+		echo '    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; },'
+	fi
+	echo '  { name = "t-onerr-memory"; stage = "envrcpt"; match = { auth_user = ["mem", "mem2"]; };'
+	echo '    limit = { key = ["auth_user"]; rate = "2/1m"; on_error = "memory"; };'
+	echo '    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; }'
+	echo ');'
+	} >"$TMP/A/t-redis.rules"
+}
+# reload_a N: SIGHUP to A, bounded wait for its Nth "reload: ok" line.
+reload_a() {
+	local i
+	kill -HUP "${PID[A]}"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'reload: ok' "$TMP/A/log")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	detail "A: no reload line #$1: $(tail -3 "$TMP/A/log")"
+	return 1
+}
+# check_kept TAG: `warden check` on A's config says every counter stays.
+check_kept() {
+	"$BIN" check -c "$TMP/A/warden.conf" >"$TMP/check-$1.out" 2>&1
+	grep -q -x "counters on reload: all $2 kept (compared with the running daemon's record in Redis)" "$TMP/check-$1.out" && return 0
+	detail "warden check ($1): want \"all $2 kept\", got:"
+	grep counters "$TMP/check-$1.out" >>"$DETAILS"
+}
+KEPT_WANT="t-shared key=auth_user rate=3/60s burst=3 t-onerr-accept key=auth_user rate=1/60s burst=1 t-onerr-tempfail key=auth_user rate=100/60s burst=100 t-onerr-memory key=auth_user rate=2/60s burst=2"
+fps=$(redis-cli -p "$RP" hgetall warden-e2e:rules | paste -sd' ')
+[ "$fps" = "$KEPT_WANT" ] || detail "HGETALL warden-e2e:rules: got \"$fps\", want \"$KEPT_WANT\""
+check_kept same 4
+result "reload: the daemon records its rules' fingerprints (prefix + rules); check with the same rules: all 4 kept"
+
+# v1: only who matches changes (shared3, acc3 added): every counter kept.
+sed -i "s|\"$TMP/t-redis.rules\"|\"$TMP/A/t-redis.rules\"|" "$TMP/A/warden.conf"
+rules_v2 '"shared", "shared2", "shared3"' '"acc", "acc2", "probe", "acc3"' 1/1m 1 0
+check_kept matches 4
+reload_a 1
+count A "reload: counters restart" 0
+mt A shared3 cc QRL1
+mt A acc3 cy QRL2
+result "reload: matches changed, limits not: check says all kept, no restart line"
+
+# v2: t-onerr-accept 1/1m -> 2/1m, t-onerr-tempfail gone, t-new new.
+rules_v2 '"shared", "shared2", "shared3"' '"acc", "acc2", "probe", "acc3"' 2/1m 0 1
+"$BIN" check -c "$TMP/A/warden.conf" >"$TMP/check-v2.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] || detail "warden check exited $rc"
+grep counters "$TMP/check-v2.out" >"$TMP/check-v2.got"
+{
+	echo "counters restart on reload: rule=t-onerr-accept (rate 1/60s -> 2/60s, burst 1 -> 2)"
+	echo "counters start (new rule) on reload: rule=t-new (key=client_net,auth_user rate=5/3600s burst=5 ipv4_prefix=24 ipv6_prefix=64)"
+	echo "counters end (rule gone) on reload: rule=t-onerr-tempfail (key=auth_user rate=100/60s burst=100)"
+} >"$TMP/check-v2.want"
+diff "$TMP/check-v2.want" "$TMP/check-v2.got" >>"$DETAILS" || detail "(warden check against the running daemon: -want +got)"
+result "reload: warden check lists the counters that would restart, start and end; exit 0"
+
+reload_a 2
+count A "reload: counters restart" 1
+logline A "reload: counters restart for rule=t-onerr-accept \(rate 1/60s -> 2/60s, burst 1 -> 2\)$"
+# shared3 kept its counter (2 of 3 used); acc3's restarts under 2/1m: a
+# kept one (1 charge at T=60s) would refuse at once under T=30s, B=2.
+mt A shared3 cy QRL3
+mt A acc3 ccy QRL4
+fps=$(redis-cli -p "$RP" hget warden-e2e:rules t-onerr-accept)
+[ "$fps" = "key=auth_user rate=2/60s burst=2" ] || detail "the record after the reload: t-onerr-accept \"$fps\""
+check_kept after 4
+result "reload: one line names the restarted rule; its counter starts afresh (2 pass), the unchanged rule's goes on (3rd passes, 4th refused); the record follows"
 
 from=$(stat -c %s "$TMP/A/log")
 kill -USR1 "${PID[A]}"
