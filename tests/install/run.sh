@@ -430,34 +430,48 @@ wait_socket() {
 }
 uid_of() { awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$1/status" 2>/dev/null; }
 
-# As the unit would: RuntimeDirectory=warden (0750, owned by User=) and
-# User=/Group=warden; systemctl where systemd runs this machine.
-if [ -d /run/systemd/system ]; then
-	tap_skip "deb: daemon started as the unit starts it" "systemd is PID 1 here: systemctl start is not scripted yet"
-else
-	t_begin "deb: daemon started as the unit starts it (user warden, /run/warden)"
-	install -d -o warden -g warden -m 0750 /run/warden && RUNDIR_MADE=1
-	setpriv --reuid=warden --regid=warden --init-groups --no-new-privs -- \
-	    /usr/sbin/warden run -c /etc/warden/warden.conf </dev/null >"$P/run1.out" 2>&1 &
-	WPID=$!
-	if wait_socket; then
-		t_eq "socket owner and mode" "$(stat -c '%U:%G %a' "$SOCK")" "warden:warden 660"
-		t_eq "process uids" "$(uid_of "$WPID")" "$wuid $wuid $wuid $wuid"
-		miltertest -s "$HERE/submission.lua" -D sock="unix:$SOCK" >"$P/mt1.out" 2>&1 ||
-		    t_true "miltertest exited $?"
-		t_line "$P/mt1.out" "PASS port 587 reply y"
-		# Someone outside the group cannot connect: the mode holds.
-		setpriv --reuid=nobody --regid=nogroup --clear-groups -- /usr/bin/python3 -c '
+# unit_daemon_checks: the daemon WPID serves $SOCK as user warden, with
+# the shipped rules, and the socket's mode keeps others out.
+unit_daemon_checks() {
+	if ! wait_socket; then
+		t_true "no socket $SOCK within 10 s"
+		return
+	fi
+	t_eq "socket owner and mode" "$(stat -c '%U:%G %a' "$SOCK")" "warden:warden 660"
+	t_eq "process uids" "$(uid_of "$WPID")" "$wuid $wuid $wuid $wuid"
+	miltertest -s "$HERE/submission.lua" -D sock="unix:$SOCK" >"$P/mt1.out" 2>&1 ||
+	    t_true "miltertest exited $?"
+	t_line "$P/mt1.out" "PASS port 587 reply y"
+	# Someone outside the group cannot connect: the mode holds.
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 try:
     s.connect(sys.argv[1]); print("connected")
 except OSError as e:
     print("refused:", e.strerror)' "$SOCK" >"$P/nobody.out" 2>&1
-		t_re "$P/nobody.out" '^refused: Permission denied$'
-	else
-		t_true "no socket $SOCK within 10 s"
-	fi
+	t_re "$P/nobody.out" '^refused: Permission denied$'
+}
+
+if [ -d /run/systemd/system ]; then
+	# systemd runs this machine: dpkg -i has started the unit already.
+	t_begin "deb: daemon started as the unit starts it (systemctl)"
+	systemctl start warden.service >"$P/run1.out" 2>&1 ||
+	    t_true "systemctl start warden exited $?"
+	WPID=$(systemctl show -p MainPID --value warden.service)
+	unit_daemon_checks
+	systemctl stop warden.service >>"$P/run1.out" 2>&1
+	WPID=
+	t_end "$P/run1.out" "$P/mt1.out" "$P/nobody.out"
+else
+	# As the unit would: RuntimeDirectory=warden (0750, owned by User=),
+	# User=/Group=warden, NoNewPrivileges.
+	t_begin "deb: daemon started as the unit starts it (user warden, /run/warden)"
+	install -d -o warden -g warden -m 0750 /run/warden && RUNDIR_MADE=1
+	setpriv --reuid=warden --regid=warden --init-groups --no-new-privs -- \
+	    /usr/sbin/warden run -c /etc/warden/warden.conf </dev/null >"$P/run1.out" 2>&1 &
+	WPID=$!
+	unit_daemon_checks
 	stop_pid "$WPID" 10
 	WPID=
 	t_end "$P/run1.out" "$P/mt1.out" "$P/nobody.out"
@@ -465,6 +479,7 @@ fi
 
 t_begin "deb: daemon started as root drops to warden"
 [ -d /run/warden ] || { install -d -o warden -g warden -m 0750 /run/warden && RUNDIR_MADE=1; }
+rm -f "$SOCK"	# so wait_socket sees this daemon's socket, not a stale one
 /usr/sbin/warden run -c /etc/warden/warden.conf </dev/null >"$P/run2.out" 2>&1 &
 WPID=$!
 if wait_socket; then
