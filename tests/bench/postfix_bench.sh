@@ -724,6 +724,75 @@ if [ -n "${PFB_PERF:-}" ] && command -v perf >/dev/null; then
 	PERF_NOW=
 fi
 
+# --- SMTP reply time per stage -----------------------------------------------
+# One session at a time, PFB_LAT sessions per contender, the order
+# rotated: the time from sending each SMTP command to its reply (connect:
+# until the banner; eom: the final "." until 250). A milter stage that
+# waits for its reply adds its round trip here; a no-reply stage adds
+# nothing at its own command, but what it leaves unacknowledged may
+# delay the next one (delayed ACK + Nagle over TCP).
+cat >"$T/lat.py" <<'EOF2'
+import json, socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+STAGES = ("connect", "helo", "mail", "rcpt", "data", "eom")
+out = {k: [] for k in STAGES}
+BODY = (b"From: <bench@example.net>\r\nTo: <rcpt@example.com>\r\n"
+        b"Subject: latency probe\r\n\r\nfour lines\r\nof a body\r\n"
+        b"like smtp-source\r\nsends\r\n.\r\n")
+
+def reply(f):
+    while True:
+        l = f.readline()
+        if not l:
+            raise EOFError("closed")
+        if l[3:4] != b"-":
+            return l[:3]
+
+for i in range(n):
+    t0 = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port), 30)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = s.makefile("rb")
+    code = reply(f)
+    t = [time.perf_counter()]
+    steps = [b"EHLO client.example.net\r\n", b"MAIL FROM:<bench@example.net>\r\n",
+             b"RCPT TO:<rcpt@example.com>\r\n", b"DATA\r\n", BODY]
+    want = [b"220", b"250", b"250", b"250", b"354", b"250"]
+    codes = [code]
+    for cmd in steps:
+        a = time.perf_counter()
+        s.sendall(cmd)
+        codes.append(reply(f))
+        t.append(time.perf_counter() - a)
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    if codes != want:
+        print("unexpected replies %r" % codes, file=sys.stderr)
+        sys.exit(1)
+    t[0] -= t0
+    for k, v in zip(STAGES, t):
+        out[k].append(round(v * 1e6))
+print(json.dumps(out))
+EOF2
+LATJ=$T/lat.json
+: >"$LATJ"
+LAT=${PFB_LAT:-300}
+[ -n "$QUICK" ] && LAT=${PFB_LAT:-30}
+if [ "$LAT" -gt 0 ]; then
+	for ((k = 0; k < ${#order[@]}; k++)); do
+		who=${order[$(((k + ROUNDS) % ${#order[@]}))]}
+		drained || say "# warning: queue not drained before latency $who"
+		if j=$(timeout $((LAT + 120)) python3 "$T/lat.py" "${PORT[$who]}" "$LAT"); then
+			echo "$who $j" >>"$LATJ"
+		else
+			say "# latency probe $who failed"
+			lost=1
+		fi
+		SENT=$((SENT + LAT))
+	done
+	drained || say "# warning: latency probe messages not delivered"
+fi
+
 # --- Redis commands of one message, by key ---------------------------------
 # MONITOR shows each command with its key; warden's keys carry the
 # counter's (rule's) name, hence the stage. Pipelined commands are
@@ -917,9 +986,9 @@ done
 
 # --- summary --------------------------------------------------------------------
 python3 - "$RUNS" "$SESS" "$OUTDIR/postfix.tsv" "$LIMIT_THR" "$STATSTXT" \
-    "$REDISTXT" "$OPTNEG" <<'EOF' || lost=1
-import statistics as st, sys
-runs, sess, out, lthr, statstxt, redistxt, optneg = sys.argv[1:8]
+    "$REDISTXT" "$OPTNEG" "$LATJ" "$OUTDIR/postfix-latency.tsv" <<'EOF' || lost=1
+import json, statistics as st, sys
+runs, sess, out, lthr, statstxt, redistxt, optneg, latj, latout = sys.argv[1:10]
 lthr = int(lthr)
 rows = [l.rstrip("\n").split("\t") for l in open(runs)][1:]
 ORDER = ["none", "nullfull", "nullpol", "wmem", "wredis", "wunix", "wship",
@@ -1039,6 +1108,42 @@ for c in concs:
         s = cmp(a, b, c)
         if s:
             print(s)
+
+lat = {}
+for l in open(latj):
+    who, _, j = l.partition(" ")
+    lat[who] = json.loads(j)
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(p * len(v)))] / 1000.0
+if lat:
+    STAGES = ("connect", "helo", "mail", "rcpt", "data", "eom")
+    print()
+    print("SMTP reply time per stage, one session at a time (%d sessions"
+          " each), ms p50/p99; +added = p50 minus Postfix alone's" %
+          len(next(iter(lat.values()))["helo"]))
+    print("%-8s" % "who" + "".join(" %17s" % s for s in STAGES) + "   sum p50")
+    with open(latout, "w") as f:
+        f.write("contender\tstage\tsessions\tp50_ms\tp99_ms\tadded_p50_ms"
+                "\tadded_p99_ms\n")
+        for w in ORDER:
+            if w not in lat:
+                continue
+            cells, tot = [], 0.0
+            for s in STAGES:
+                p50, p99 = pct(lat[w][s], 0.5), pct(lat[w][s], 0.99)
+                tot += p50
+                a50 = a99 = ""
+                if "none" in lat:
+                    a50 = "%.3f" % (p50 - pct(lat["none"][s], 0.5))
+                    a99 = "%.3f" % (p99 - pct(lat["none"][s], 0.99))
+                cells.append("%.2f/%.2f%s" % (p50, p99,
+                             "" if w == "none" or not a50 else
+                             " %+.2f" % float(a50)))
+                f.write("%s\t%s\t%d\t%.3f\t%.3f\t%s\t%s\n" % (
+                    w, s, len(lat[w][s]), p50, p99, a50, a99))
+            print("%-8s" % w + "".join(" %17s" % c for c in cells) +
+                  "   %.2f" % tot)
 
 print()
 print("What each milter asks for (SMFIC_OPTNEG offering every step and"
