@@ -6,8 +6,8 @@
 # Postfix, smtp-sink -u postfix, rspamd -u _rspamd, postfwd -u postfw, and
 # installs the Debian packages it needs (rspamd, postfwd: bench only,
 # never in make test). Called by tests/bench/run.sh; BINARY defaults to
-# src/warden. --quick: one round, C=10, ~1 s runs, no held sessions
-# (a smoke test of the set-up, not figures).
+# src/warden. --quick: one round, C=10, ~1 s runs, 30 latency sessions,
+# no held sessions (a smoke test of the set-up, not figures).
 #
 # One private Postfix 3.7 (tests/lib/postfix.sh) relays to smtp-sink; it
 # has one smtpd listener per contender, identical but for the policy:
@@ -44,19 +44,23 @@
 # cgroup v2 cpu.stat, and from /proc (utime+stime+cutime+cstime of every
 # live process of the tree, so children that exited count through their
 # parent's cutime/cstime); RSS and PSS of the contender's tree; Redis
-# commands (INFO commandstats). After the rounds: one message through
-# wredis and rspamd under MONITOR (Redis commands per stage), warden's
-# own store_calls (SIGUSR1), held milter sessions (PFB_SESSIONS).
+# commands (INFO commandstats). After the rounds: SMTP reply time per
+# stage, p50/p99 (PFB_LAT sessions one at a time per contender), one
+# message through wredis and rspamd under MONITOR (Redis commands per
+# stage), what each milter negotiates (OPTNEG), warden's own store_calls
+# (SIGUSR1), held milter sessions (PFB_SESSIONS).
 #
 # Output: a table on stdout, build/bench/postfix.tsv (summary),
-# postfix-runs.tsv (every run), postfix-sessions.tsv, postfix-redis.txt.
+# postfix-runs.tsv (every run), postfix-latency.tsv, postfix-sessions.tsv,
+# postfix-redis.txt.
 # Missed targets print BELOW; the exit status is non-zero only when the
 # bench could not run, a message was lost or refused, or a contender
 # did not apply its policy (e.g. no Redis calls where a limit applies).
 # Env: PFB_ROUNDS (3) PFB_CONC ("1 10 50") PFB_SECS (3) PFB_SESSIONS
-#      (1000; 0 = skip) PFB_CONTENDERS (all of the above) PFB_RATE_MAX
-#      (1000000) PFB_RATE_SECS (3600) PFB_CPU=proc (force /proc) PFB_KEEP=1
-#      (keep the temp dir) PFB_PERF=1 (perf profile of wmem and nullpol).
+#      (1000; 0 = skip) PFB_LAT (300; 0 = skip) PFB_CONTENDERS (all of
+#      the above) PFB_RATE_MAX (1000000) PFB_RATE_SECS (3600)
+#      PFB_CPU=proc (force /proc) PFB_KEEP=1 (keep the temp dir)
+#      PFB_PERF=1 (perf profile of wmem and nullpol).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
@@ -1224,5 +1228,5 @@ for l in lines:
               lthr, f[10], f[11], f[12]))
 sys.exit(bad)
 EOF
-say "# results: $OUTDIR/postfix.tsv, postfix-runs.tsv, postfix-sessions.tsv, postfix-redis.txt"
+say "# results: $OUTDIR/postfix.tsv, postfix-runs.tsv, postfix-latency.tsv, postfix-sessions.tsv, postfix-redis.txt"
 [ "$lost" -eq 0 ]
