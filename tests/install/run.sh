@@ -370,9 +370,15 @@ grep -E "^[EWIPXO]: " "$P/lintian.out" | sed 's/^/# lintian: /'
 t_nore "$P/lintian.out" '^E: '
 t_end
 
+# The MTAs' own config, to show the package never edits it.
+mta_sums() { find /etc/postfix /etc/mail -type f -exec md5sum {} + 2>/dev/null | sort; }
+mta_sums >"$P/mta.before"
+
 t_begin "deb: dpkg -i installs it and prints the MTA lines"
 dpkg_do -i "$DEB" >"$P/install.out" 2>&1 || t_true "dpkg -i exited $?"
 DEB_INSTALLED=1
+mta_sums | diff -u "$P/mta.before" - >"$P/mta.diff" ||
+    t_true "dpkg -i changed the MTA's config: $(cat "$P/mta.diff")"
 t_re "$P/install.out" 'smtpd_milters = unix:/run/warden/warden\.sock'
 # The macro lines are the ones `warden check` itself prints.
 /usr/sbin/warden check -c /etc/warden/warden.conf >"$P/check.out" 2>&1
@@ -523,6 +529,8 @@ case $s in "" | *" not-installed") ;; *) t_true "dpkg status after purge: $s" ;;
 # Debian keeps system users on purge (a reused uid would inherit files
 # the old one left): debian/warden.postrm says so; the user must remain.
 getent passwd warden >/dev/null || t_true "user warden removed, against debian/warden.postrm"
+mta_sums | diff -u "$P/mta.before" - >"$P/mta.diff" ||
+    t_true "the package changed the MTA's config: $(cat "$P/mta.diff")"
 t_end "$P/purge.out"
 
 finish
