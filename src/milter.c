@@ -908,6 +908,32 @@ drop_privileges(const struct config *c)
 	return 0;
 }
 
+/*
+ * Started as root, the socket is bound before the drop, so it would stay
+ * root's and the MTA (a member of daemon.user's group, the usual way to
+ * share a milter socket) could not open it: hand it to daemon.user and
+ * its primary group. drop_privileges refuses an empty user later.
+ */
+static int
+chown_socket(const struct config *c, const char *path)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (geteuid() != 0 || c->daemon.user[0] == '\0')
+		return 0;
+	if (getpwnam_r(c->daemon.user, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL) {
+		log_error("daemon.user %s: no such user", c->daemon.user);
+		return -1;
+	}
+	if (chown(path, pw.pw_uid, pw.pw_gid) != 0) {
+		log_error("chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_socket(const struct config *c)
 {
@@ -930,6 +956,8 @@ open_socket(const struct config *c)
 			log_error("chmod %s: %s", path, strerror(errno));
 			return -1;
 		}
+		if (chown_socket(c, path) != 0)
+			return -1;
 	}
 	return 0;
 }

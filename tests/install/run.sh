@@ -503,7 +503,6 @@ WPID=
 t_end "$P/run2.out" "$P/mt2.out"
 t_begin "deb: socket of a root-started daemon belongs to warden"
 t_eq "socket owner and mode" "$owner" "warden:warden 660"
-T_TODO="src/milter.c binds as root and does not chown the socket to daemon.user; the unit runs as User=warden and is not affected"
 t_end
 
 t_begin "deb: dpkg --purge leaves nothing"
