@@ -527,6 +527,56 @@ fps=$(redis-cli -p "$RP" hget warden-e2e:rules t-onerr-accept)
 check_kept after 4
 result "reload: one line names the restarted rule; its counter starts afresh (2 pass), the unchanged rule's goes on (3rd passes, 4th refused); the record follows"
 
+# --- reload with the memory store: the log line is the record -------------
+
+PORT[C]=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+mkdir -p "$TMP/C"
+mem_rules() {	# mem_rules USERS RATE
+	cat >"$TMP/C/t.rules" <<-EOF
+	rules = (
+	  { name = "t-mem"; stage = "envrcpt"; match = { auth_user = [$1]; };
+	    limit = { key = ["auth_user"]; rate = "$2"; };
+	    action = "tempfail"; reply = "450 4.7.1 Slow down, %{auth_user}"; }
+	);
+	EOF
+}
+mem_rules '"m1"' 2/1m
+cat >"$TMP/C/warden.conf" <<-EOF
+milter = { socket = "inet:${PORT[C]}@127.0.0.1"; };
+daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$RUNAS"; };
+rules = { files = [ "$TMP/C/t.rules" ]; };
+store = { backend = "memory"; };
+EOF
+: >"$TMP/C/log"
+"$BIN" run -c "$TMP/C/warden.conf" >"$TMP/C/stdout" 2>>"$TMP/C/log" &
+PID[C]=$!
+wait_grep 20 "$TMP/C/log" "start: warden listening on inet:${PORT[C]}@127.0.0.1" ||
+    detail "warden C did not start: $(tail -3 "$TMP/C/log")"
+# reload_c N: SIGHUP to C, bounded wait for its Nth "reload: ok" line.
+reload_c() {
+	local i
+	kill -HUP "${PID[C]}"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'reload: ok' "$TMP/C/log")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	detail "C: no reload line #$1: $(tail -3 "$TMP/C/log")"
+}
+mt C m1 cc QMR1
+mem_rules '"m1", "m2"' 2/1m
+reload_c 1
+mt C m1 y QMR2
+count C "reload: counters restart" 0
+mem_rules '"m1", "m2"' 3/1m
+reload_c 2
+mt C m1 cccy QMR3
+count C "reload: counters restart" 1
+logline C "reload: counters restart for rule=t-mem \(rate 2/60s -> 3/60s, burst 2 -> 3\)$"
+pid_alive "${PID[C]}" || detail "warden C died: $(tail -3 "$TMP/C/log")"
+stop_pid "${PID[C]}" 10
+PID[C]=
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "reload, memory store: matches changed -> counter kept (3rd refused); rate 2/1m -> 3/1m -> one restart line, a fresh counter (3 pass)"
+
 from=$(stat -c %s "$TMP/A/log")
 kill -USR1 "${PID[A]}"
 for ((i = 0; i < 50; i++)); do
