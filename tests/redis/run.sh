@@ -19,7 +19,11 @@
 #   e2e     two warden daemons (A over TCP, B over the unix socket) on one
 #           redis, driven with miltertest: a shared 3/1m limit, then Redis
 #           stopped and paused: on_error accept / tempfail / memory, each
-#           transaction within a bound, recovery without a restart.
+#           transaction within a bound, recovery without a restart;
+#           then reloads of A: the fingerprint record in Redis, `warden
+#           check` against it, which counters restart (and the same with
+#           a memory-store warden C); warden D through rtproxy.py: one
+#           round trip per stage with three limits.
 # WARDEN_KEEP=1 keeps the temp dir.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -576,6 +580,50 @@ pid_alive "${PID[C]}" || detail "warden C died: $(tail -3 "$TMP/C/log")"
 stop_pid "${PID[C]}" 10
 PID[C]=
 tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "reload, memory store: matches changed -> counter kept (3rd refused); rate 2/1m -> 3/1m -> one restart line, a fresh counter (3 pass)"
+
+# --- one round trip per stage, through the daemon --------------------------
+
+# warden D reaches redis through rtproxy.py, which counts exchanges; one
+# RCPT stage charges three limits.
+python3 "$HERE/rtproxy.py" "$TMP/rt.port" "$TMP/rt.count" "$RP" </dev/null >"$TMP/rt.log" 2>&1 &
+PID[rtproxy]=$!
+for ((i = 0; i < 50; i++)); do [ -s "$TMP/rt.port" ] && break; sleep 0.1; done
+PORT[D]=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+mkdir -p "$TMP/D"
+cat >"$TMP/D/t.rules" <<-'EOF'
+rules = (
+  { name = "rt-user"; stage = "envrcpt"; match = { auth_user = "rt"; };
+    limit = { key = ["auth_user"]; rate = "100/1m"; }; action = "tempfail"; },
+  { name = "rt-ip"; stage = "envrcpt"; match = { auth_user = "rt"; };
+    limit = { key = ["client_ip"]; rate = "200/1h"; }; action = "tempfail"; },
+  { name = "rt-domain"; stage = "envrcpt"; match = { auth_user = "rt"; };
+    limit = { key = ["rcpt_domain"]; rate = "50/1m"; }; action = "tempfail"; }
+);
+EOF
+cat >"$TMP/D/warden.conf" <<-EOF
+milter = { socket = "inet:${PORT[D]}@127.0.0.1"; };
+daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$RUNAS"; };
+rules = { files = [ "$TMP/D/t.rules" ]; };
+store = { backend = "redis";
+  redis = { host = "127.0.0.1"; port = $(cat "$TMP/rt.port"); prefix = "warden-rt:"; pool = 1; }; };
+EOF
+: >"$TMP/D/log"
+"$BIN" run -c "$TMP/D/warden.conf" >"$TMP/D/stdout" 2>>"$TMP/D/log" &
+PID[D]=$!
+wait_grep 20 "$TMP/D/log" "start: warden listening on inet:${PORT[D]}@127.0.0.1" ||
+    detail "warden D did not start: $(tail -3 "$TMP/D/log")"
+evalsha() { redis-cli -p "$RP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p'; }
+t0=$(cat "$TMP/rt.count") ev0=$(evalsha)
+mt D rt ccc QRT1
+t1=$(cat "$TMP/rt.count") ev1=$(evalsha)
+[ $((t1 - t0)) -eq 3 ] || detail "round trips through the proxy: $((t1 - t0)), want 3 (one per RCPT stage)"
+[ $((ev1 - ev0)) -eq 9 ] || detail "EVALSHA calls: $((ev1 - ev0)), want 9 (3 limits x 3 RCPTs)"
+pid_alive "${PID[D]}" || detail "warden D died: $(tail -3 "$TMP/D/log")"
+stop_pid "${PID[D]}" 10
+PID[D]=
+stop_pid "${PID[rtproxy]}" 5
+PID[rtproxy]=
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "round trips: 3 RCPT stages with 3 limits each: 3 round trips on the wire, 9 EVALSHA"
 
 from=$(stat -c %s "$TMP/A/log")
 kill -USR1 "${PID[A]}"
