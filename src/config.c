@@ -533,6 +533,26 @@ load_store(struct cl *l, const config_setting_t *root)
 		    "127.0.0.1:6379");
 }
 
+/*
+ * log_privacy digests with store.key_secret: without a secret a digest of
+ * an address is a plain hash anyone can recompute from a guess, which is
+ * no privacy. Named at the log_privacy line, the setting that needs it.
+ */
+static void
+check_privacy(struct cl *l, const config_setting_t *root)
+{
+	const config_setting_t *g, *s;
+
+	if (!l->c->daemon.log_privacy || l->c->store.key_secret[0] != '\0')
+		return;
+	g = config_setting_get_member(root, "daemon");
+	s = g != NULL ? config_setting_get_member(g, "log_privacy") : NULL;
+	diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+	    "daemon.log_privacy: needs store.key_secret (the key of the "
+	    "address digests); it is empty");
+	l->rc = -1;
+}
+
 static struct config *
 config_new(struct cl *l, const char *path)
 {
@@ -639,6 +659,7 @@ config_load_buf(const char *path, const char *buf, size_t len,
 	load_daemon(&l, root);
 	load_rules(&l, root);
 	load_store(&l, root);
+	check_privacy(&l, root);
 	config_destroy(&cfg);
 
 	/* Rules are checked even when the config has errors: all at once. */

@@ -1,7 +1,8 @@
 /*
  * declog.h - the decision line (DESIGN.md §5): queue id first, the
  * action, then rule, stage, client, port, helo, from, to, user, reply,
- * each present when known, client text escaped and bounded.
+ * each present when known, client text escaped and bounded; with
+ * daemon.log_privacy, addresses, logins and IPs as keyed digests.
  * Threads: pure; formats into the caller's buffer.
  */
 #ifndef WARDEN_DECLOG_H
@@ -13,5 +14,22 @@
 /* Returns buf, always NUL-terminated; a line too long is cut. */
 const char *declog_format(const struct engine_decision *, char *buf,
 	    size_t len);
+
+/* daemon.log_privacy: the key (store.key_secret) of the digests. */
+struct declog_priv {
+	const char	*key;
+	size_t		keylen;
+};
+
+/*
+ * The same line with daemon.log_privacy (priv NULL: as declog_format):
+ * the client IP, from, to and user become log_digest()s ("hmac:" and 16
+ * hex digits), the null sender stays from=<>. Wherever one of those
+ * values appears inside the HELO or the reply text (a template's
+ * %{sender}, a HELO of "[192.0.2.1]") it is replaced by its digest too,
+ * so no line carries them in clear. Returns buf.
+ */
+const char *declog_format_priv(const struct engine_decision *,
+	    const struct declog_priv *priv, char *buf, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * log.c - the only caller of syslog(3): one sink (syslog or stderr) that
- * writes the same text, levels, and escaping of client-supplied bytes.
+ * writes the same text, levels, escaping of client-supplied bytes, and
+ * the keyed digests that stand for them under daemon.log_privacy.
  * Owns: the sink state. Not: what is logged, counters (stats.c).
  * Threads: log_open/log_close and the sink write share one mutex; the
  * level check is one atomic load, so dropped lines cost no lock.
@@ -14,9 +15,13 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "log.h"
 
@@ -291,4 +296,50 @@ log_esc(const char *s, size_t len, char *dst, size_t dstlen)
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+/* Values this long are digested from the stack; longer ones (only from
+ * `warden hash`: sessions cap addresses at 2 kB) take the heap. */
+#define LOG_DIGEST_STACK	4096
+#define LOG_DIGEST_PREFIX	"log:"
+
+char *
+log_digest(const char *key, size_t keylen, const char *v, size_t len,
+    char *dst, size_t dstlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const size_t plen = strlen(LOG_DIGEST_PREFIX);
+	unsigned char md[EVP_MAX_MD_SIZE], stackbuf[LOG_DIGEST_STACK];
+	unsigned char *in = stackbuf;
+	unsigned int mdlen = 0;
+	size_t i;
+	char *rc = NULL;
+
+	if (dstlen < LOG_DIGEST_BUF) {
+		if (dstlen > 0)
+			dst[0] = '\0';
+		return NULL;
+	}
+	memcpy(dst, "hmac:?", 7);
+	if (v == NULL)
+		len = 0;
+	if (len > sizeof(stackbuf) - plen &&
+	    (len > SIZE_MAX - plen || (in = malloc(plen + len)) == NULL))
+		return NULL;
+	memcpy(in, LOG_DIGEST_PREFIX, plen);
+	for (i = 0; i < len; i++)
+		in[plen + i] = (unsigned char)(v[i] >= 'A' && v[i] <= 'Z' ?
+		    v[i] - 'A' + 'a' : v[i]);
+	if (keylen <= INT32_MAX && HMAC(EVP_sha256(), key, (int)keylen, in,
+	    plen + len, md, &mdlen) != NULL && mdlen * 2 >= LOG_DIGEST_HEX) {
+		for (i = 0; i < LOG_DIGEST_HEX / 2; i++) {
+			dst[5 + 2 * i] = hex[md[i] >> 4];
+			dst[5 + 2 * i + 1] = hex[md[i] & 15];
+		}
+		dst[5 + LOG_DIGEST_HEX] = '\0';
+		rc = dst;
+	}
+	if (in != stackbuf)
+		free(in);
+	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * log.h - the one place that writes log lines: syslog, or stderr with the
  * same text prefixed "warden[PID]: " (DESIGN.md §5).
- * Owns: the sink switch, levels, escaping of client-supplied text.
+ * Owns: the sink switch, levels, escaping of client-supplied text, the
+ * digests that replace it under daemon.log_privacy.
  * Not: what to log (the callers), counters (stats.c).
  * Threads: safe; each line is written with one write(2)/syslog(3) call.
  * Errors: logging never fails the caller; a line too long is cut with
@@ -64,5 +65,26 @@ char	*log_esc(const char *s, size_t len, char *dst, size_t dstlen);
 
 /* A dst size that always holds log_esc's output. */
 #define LOG_ESC_BUF	(LOG_ESC_MAX * 4 + 8)
+
+/*
+ * daemon.log_privacy: what stands in a log line for a client's address,
+ * login or IP. "hmac:" and the first LOG_DIGEST_HEX hex digits of
+ * HMAC-SHA256(key, "log:" + the value with ASCII letters lower-cased).
+ * Keyed, so nobody without store.key_secret can test guesses; stable
+ * across restarts, so `warden hash` finds a given address in old logs;
+ * lower-cased, so Alice@Example.COM and alice@example.com are one
+ * digest. The "log:" prefix keeps these apart from the store's keyed
+ * counter names (rule names cannot contain ':').
+ */
+#define LOG_DIGEST_HEX	16
+#define LOG_DIGEST_BUF	(5 + LOG_DIGEST_HEX + 1)
+
+/*
+ * Writes the digest of len bytes of v into dst (LOG_DIGEST_BUF bytes at
+ * least). Returns dst, or NULL (dst then holds "hmac:?") when OpenSSL
+ * or memory failed or dstlen is too small.
+ */
+char	*log_digest(const char *key, size_t keylen, const char *v,
+	    size_t len, char *dst, size_t dstlen);
 
 #endif

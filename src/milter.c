@@ -40,6 +40,7 @@
 #include "engine.h"
 #include "log.h"
 #include "macros.h"
+#include "metrics.h"
 #include "milter.h"
 #include "rulefp.h"
 #include "stats.h"
@@ -72,6 +73,7 @@ static struct {
 	int		sigpipe[2];
 	_Atomic int64_t	err_logged;	/* last store-error line */
 	_Atomic uint64_t err_quiet;	/* store-error lines not written */
+	struct metrics_state metrics;	/* main thread only */
 } D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER, .sigpipe = { -1, -1 } };
 
 static int64_t
@@ -287,18 +289,28 @@ on_decision(void *arg, const struct engine_decision *d)
 	char line[LOG_LINE_MAX];
 	uint64_t quiet;
 
+	struct declog_priv priv;
+	struct snap *sn;
+
 	(void)arg;
 	stats_decision(d);
+	if (d->store_error && d->action == ACTION_CONTINUE &&
+	    store_error_quiet())
+		return;
+	/* The running config's: a reload turning privacy on acts at once. */
+	sn = snap_get();
+	priv.key = sn->cfg->store.key_secret;
+	priv.keylen = strlen(priv.key);
+	declog_format_priv(d, sn->cfg->daemon.log_privacy ? &priv : NULL,
+	    line, sizeof(line));
+	snap_unref(sn);
 	if (d->store_error && d->action == ACTION_CONTINUE) {
-		if (store_error_quiet())
-			return;
 		quiet = atomic_exchange(&D.err_quiet, 0);
 		log_warning("%s (%llu more store errors in the last minute)",
-		    declog_format(d, line, sizeof(line)),
-		    (unsigned long long)quiet);
+		    line, (unsigned long long)quiet);
 		return;
 	}
-	log_info("%s", declog_format(d, line, sizeof(line)));
+	log_info("%s", line);
 }
 
 /*
@@ -804,8 +816,10 @@ reload(const char *path)
 				    sizeof(line)));
 		config_free(c);
 		diag_fini(&d);
+		stats_add(ST_RELOAD_FAILURES, 1);
 		return;
 	}
+	stats_add(ST_RELOADS, 1);
 	pthread_mutex_lock(&D.snap_lock);
 	old = D.snap;
 	/* Counters follow the rules by name across the swap. */
@@ -988,6 +1002,40 @@ milter_thread(void *arg)
 	return NULL;
 }
 
+/* daemon.metrics_file, when set; failures are logged rate-limited. */
+static void
+write_metrics(void)
+{
+	const struct config *c = D.snap->cfg;
+
+	if (c->daemon.metrics_file[0] != '\0')
+		(void)metrics_update(&D.metrics, c->daemon.metrics_file, c->rs,
+		    (now_ns() - D.start) / NS_PER_SEC, now_ns() / NS_PER_SEC);
+}
+
+/*
+ * The timer's period: stats_interval; with stats_interval = 0 (no
+ * counter lines) and a metrics_file, METRICS_DEFAULT_INTERVAL, so the
+ * file never goes stale; 0 when there is nothing to do.
+ */
+static int
+timer_interval(const struct config *c)
+{
+	if (c->daemon.stats_interval > 0)
+		return c->daemon.stats_interval;
+	return c->daemon.metrics_file[0] != '\0' ?
+	    METRICS_DEFAULT_INTERVAL : 0;
+}
+
+/* Each period and on SIGUSR1 (usr1: counter lines even when off). */
+static void
+report(int usr1)
+{
+	if (usr1 || D.snap->cfg->daemon.stats_interval > 0)
+		stats_log(D.snap->cfg->rs, (now_ns() - D.start) / NS_PER_SEC);
+	write_metrics();
+}
+
 /* The main thread waits for signals; see the comment in milter_run. */
 static void
 main_loop(const char *path)
@@ -998,14 +1046,13 @@ main_loop(const char *path)
 	int interval, timeout;
 
 	for (;;) {
-		interval = D.snap->cfg->daemon.stats_interval;
+		interval = timer_interval(D.snap->cfg);
 		now = now_ns();
 		next = D.start + ((now - D.start) / NS_PER_SEC / (interval ?
 		    interval : 1) + 1) * (interval ? interval : 1) * NS_PER_SEC;
 		timeout = interval ? (int)((next - now) / 1000000) + 1 : -1;
 		if (poll(&pfd, 1, timeout) == 0) {
-			stats_log(D.snap->cfg->rs, (now_ns() - D.start) /
-			    NS_PER_SEC);
+			report(0);
 			continue;
 		}
 		if (read(D.sigpipe[0], &b, 1) != 1)
@@ -1013,10 +1060,11 @@ main_loop(const char *path)
 		switch (b) {
 		case SIGHUP:
 			reload(path);
+			/* Rules may have come or gone: show it now. */
+			write_metrics();
 			break;
 		case SIGUSR1:
-			stats_log(D.snap->cfg->rs, (now_ns() - D.start) /
-			    NS_PER_SEC);
+			report(1);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -1168,8 +1216,10 @@ milter_run(const char *path)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("start: warden listening on %s, files=%zu rules=%zu store=%s",
 	    c->milter.socket, c->rs->nfiles, c->rs->nrules, c->store.backend);
+	write_metrics();	/* the file exists from the start */
 	main_loop(path);
 	pthread_join(tid, NULL);
+	write_metrics();	/* the final counts */
 	if (rc != MI_SUCCESS)
 		rc = 3;
 	log_info("stop: warden exiting");

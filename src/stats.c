@@ -13,10 +13,12 @@
 #include "stats.h"
 
 /* Latency buckets: [0,1us), [1,2), [2,4) ... up to 2^31 us. */
-#define LAT_BUCKETS	32
+#define LAT_BUCKETS	STATS_LAT_BUCKETS
 
 static _Atomic uint64_t counters[ST_COUNT];
 static _Atomic uint64_t latency[LAT_BUCKETS];
+/* Sum of every latency in us: the histogram's _sum for Prometheus. */
+static _Atomic uint64_t latency_sum;
 
 void
 stats_add(enum stat_id s, uint64_t n)
@@ -63,11 +65,32 @@ stats_store_latency(uint64_t us)
 {
 	unsigned b = 0;
 
+	/* Wraps after 584,000 years of store time; counters may wrap. */
+	atomic_fetch_add_explicit(&latency_sum, us, memory_order_relaxed);
 	while (us > 0 && b < LAT_BUCKETS - 1) {
 		us >>= 1;
 		b++;
 	}
 	atomic_fetch_add_explicit(&latency[b], 1, memory_order_relaxed);
+}
+
+void
+stats_store_latency_read(uint64_t counts_out[STATS_LAT_BUCKETS],
+    uint64_t *sum_us_out)
+{
+	unsigned b;
+
+	for (b = 0; b < LAT_BUCKETS; b++)
+		counts_out[b] = atomic_load_explicit(&latency[b],
+		    memory_order_relaxed);
+	*sum_us_out = atomic_load_explicit(&latency_sum,
+	    memory_order_relaxed);
+}
+
+uint64_t
+stats_lat_bound_us(unsigned b)
+{
+	return b < LAT_BUCKETS - 1 ? (uint64_t)1 << b : 0;
 }
 
 uint64_t
@@ -163,4 +186,5 @@ stats_reset(void)
 		atomic_store(&counters[i], 0);
 	for (i = 0; i < LAT_BUCKETS; i++)
 		atomic_store(&latency[i], 0);
+	atomic_store(&latency_sum, 0);
 }

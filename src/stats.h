@@ -27,8 +27,17 @@ enum stat_id {
 	ST_STORE_CALLS,
 	ST_STORE_ERRORS,
 	ST_STORE_FALLBACKS,
+	ST_RELOADS,		/* SIGHUP reloads that took effect */
+	ST_RELOAD_FAILURES,	/* ... and those that kept the old config */
 	ST_COUNT
 };
+
+/*
+ * The store latency histogram: bucket 0 holds 0 us, bucket b >= 1 holds
+ * [2^(b-1), 2^b) us, the last one everything from 2^(STATS_LAT_BUCKETS-2)
+ * on (no upper bound).
+ */
+#define STATS_LAT_BUCKETS	32
 
 void	stats_add(enum stat_id, uint64_t n);
 uint64_t stats_get(enum stat_id);
@@ -40,6 +49,15 @@ void	stats_decision(const struct engine_decision *);
 void	stats_store_latency(uint64_t us);
 /* The 99th percentile in microseconds (upper bucket bound), 0: none. */
 uint64_t stats_store_p99(void);
+/*
+ * Copies the bucket counts (not cumulative) into counts_out and the sum
+ * of all latencies in microseconds into *sum_us_out. Each value is read
+ * atomically; the set may mix instants, like every reader here.
+ */
+void	stats_store_latency_read(uint64_t counts_out[STATS_LAT_BUCKETS],
+	    uint64_t *sum_us_out);
+/* Bucket b's exclusive upper bound in us (2^b); 0 for the last (none). */
+uint64_t stats_lat_bound_us(unsigned b);
 
 /*
  * Formats the global line ("stats: uptime=... connections=...") into

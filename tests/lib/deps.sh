@@ -9,6 +9,8 @@ valgrind python3 redis-server redis-tools redis-sentinel nutcracker
 debhelper dpkg-dev fakeroot lintian systemd adduser logrotate"
 # tests/man lints the man pages with both of these.
 PKGS="$PKGS man-db groff-base"
+# tests/milter/promcheck.py: a second, independent metrics file parser.
+PKGS="$PKGS python3-prometheus-client"
 [ -n "${WARDEN_EXTRA_PKGS:-}" ] && PKGS="$PKGS $WARDEN_EXTRA_PKGS"
 
 missing=""

@@ -570,6 +570,9 @@ t_shutdown() {
 	done
 }
 
+# Instance C: metrics_file and log_privacy (its own file).
+. "$HERE/metrics.sh"
+
 scenario "start: both instances listen on loopback" t_start
 if ! kill -0 "${PID[A]:-0}" 2>/dev/null || ! kill -0 "${PID[B]:-0}" 2>/dev/null; then
 	echo "Bail out! warden did not start"
@@ -601,6 +604,12 @@ scenario "reload: SIGHUP -> new reply for new sessions, old for in-flight; reloa
 scenario "reload: broken rule file -> reload: failed FILE:LINE, old rules answer" t_reload_failed
 scenario "reload: 6 SIGHUPs while 8 clients run 320 sessions; every answer complete" t_reload_storm
 scenario "SIGUSR1: stats lines with rule=NAME hits=" t_stats
+scenario "metrics_file: written at start (mode 0644, strict parse, all 0)" t_m_start
+scenario "metrics_file: SIGUSR1 -> counters, per-rule series, store histogram match the traffic sent" t_m_traffic
+scenario "metrics_file: reloads (ok, failed) counted and written at once" t_m_reload
+scenario "log_privacy: IP, addresses, login as digests (= Python HMAC, = warden hash); none in clear; needs key_secret" t_m_privacy
+scenario "metrics_file: unwritable -> one rate-limited line, warden answers, recovery logged" t_m_error
+scenario "metrics_file: SIGTERM -> exit 0, final counts written" t_m_stop
 scenario "SIGTERM: both stop cleanly (exit 0, stop line, no sanitizer/valgrind report)" t_shutdown
 echo "1..$N"
 [ $FAILED -eq 0 ]

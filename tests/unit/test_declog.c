@@ -7,8 +7,14 @@
  * at unknown), escaping of client text (log.h: printable kept, '\\' and
  * '"' backslashed, other bytes \xNN), values the session cut ("..."
  * inside the brackets), a bounded huge reply, and tiny buffers.
+ * With daemon.log_privacy (declog_format_priv): IP, from, to and user
+ * as digests, the null sender kept, the values also hidden inside the
+ * HELO and the reply text; and every client-supplied field fed control
+ * bytes, 8-bit bytes and 10 KB: one line, printable, bounded.
  * Expected lines are written by hand from DESIGN.md §5 and README "Logs"
- * (both example lines are rows here), never from declog.c's output.
+ * (both example lines are rows here), never from declog.c's output; the
+ * digests were computed with Python's hmac module (HMAC-SHA256 of "log:"
+ * and the lower-cased value, key "k3y", first 16 hex digits).
  * Sessions come from the sess_set_* setters, replies from reply_out_set,
  * rules are zeroed structs with a name.
  * Threads: none. Memory: stack only (ASan checks the canaries' bounds).
@@ -558,6 +564,331 @@ test_worst_case_bounded(void **state)
 	}
 }
 
+/* --- daemon.log_privacy ------------------------------------------- */
+
+#define KEY	"k3y"
+/* Python: hmac.new(b"k3y", b"log:" + v.lower(), sha256).hexdigest()[:16] */
+#define D_IP	"hmac:9fb9afa160818584"		/* 192.0.2.1 */
+#define D_IP6	"hmac:84358a908c58ffb1"		/* 2001:db8::1 */
+#define D_A	"hmac:f01a50baadc6ae07"		/* a@example.com */
+#define D_B	"hmac:cb911717d4f6b7c0"		/* b@example.org */
+#define D_ALICE	"hmac:f806e93624ddc6a4"		/* alice */
+#define D_BOBX	"hmac:86fa899f913f90ad"		/* bob@x.example */
+#define D_BOB	"hmac:f5bb443cc4ef6c68"		/* bob */
+
+static const struct {
+	const char	*name;
+	struct in	in;
+	struct dec_in	d;
+	const char	*want;
+} priv_cases[] = {
+	/* every private field at once; the reply's %{auth_user} too */
+	{ "all fields",
+	    { "Q1", "192.0.2.1", 41233, 587, "x.example", "<a@example.com>",
+		"<b@example.org>", "alice", NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_TEMPFAIL, 0, 0,
+		450, 4, 7, 1, "Too many recipients from alice, retry in 20s" },
+	    "Q1: tempfail rule=rcpt-rate stage=envrcpt client=[" D_IP "]:41233 "
+	    "port=587 helo=<x.example> from=<" D_A "> to=<" D_B "> user="
+	    D_ALICE " reply=\"450 4.7.1 Too many recipients from " D_ALICE
+	    ", retry in 20s\"" },
+	/* the null sender is no address */
+	{ "null sender",
+	    { NONE, "192.0.2.1", 1, 25, NONE, "<>", NONE, NONE, NONE },
+	    { "n", STAGE_ENVFROM, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=n stage=envfrom client=[" D_IP "]:1 port=25 "
+	    "from=<>" },
+	/* a HELO that is the client's address literal */
+	{ "helo literal",
+	    { NONE, "192.0.2.1", 1, 25, "[192.0.2.1]", NONE, NONE, NONE,
+		NONE },
+	    { "h", STAGE_HELO, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=h stage=helo client=[" D_IP "]:1 port=25 "
+	    "helo=<[" D_IP "]>" },
+	{ "helo ipv6 literal",
+	    { NONE, "2001:db8::1", 1, 0, "[IPv6:2001:db8::1]", NONE, NONE,
+		NONE, NONE },
+	    { "h", STAGE_HELO, ACTION_LOG, 0, 0, 0, 0, 0, 0, NONE },
+	    "NOQUEUE: log rule=h stage=helo client=[" D_IP6 "]:1 "
+	    "helo=<[IPv6:" D_IP6 "]>" },
+	/* %{rcpt} and %{sender} in a reply; the HELO is a name: kept */
+	{ "reply addresses",
+	    { NONE, NONE, 0, 0, "mx.example", "<a@example.com>",
+		"<b@example.org>", NONE, NONE },
+	    { "r", STAGE_ENVRCPT, ACTION_REJECT, 0, 0, 550, 5, 7, 1,
+		"Recipient b@example.org refused for a@example.com" },
+	    "NOQUEUE: reject rule=r stage=envrcpt helo=<mx.example> from=<"
+	    D_A "> to=<" D_B "> reply=\"550 5.7.1 Recipient " D_B
+	    " refused for " D_A "\"" },
+	/* lower-cased before digesting: one digest for both spellings */
+	{ "case folded",
+	    { NONE, NONE, 0, 0, NONE, "<A@Example.COM>", NONE, NONE, NONE },
+	    { "r", STAGE_ENVFROM, ACTION_REJECT, 0, 0, 550, 5, 7, 1,
+		"No mail from A@Example.COM" },
+	    "NOQUEUE: reject rule=r stage=envfrom from=<" D_A "> "
+	    "reply=\"550 5.7.1 No mail from " D_A "\"" },
+	/* the longest value wins where two start at the same byte */
+	{ "overlap",
+	    { NONE, NONE, 0, 0, NONE, "<bob@x.example>", NONE, "bob", NONE },
+	    { "r", STAGE_ENVFROM, ACTION_REJECT, 0, 0, 553, 5, 7, 1,
+		"bob@x.example is not bob's" },
+	    "NOQUEUE: reject rule=r stage=envfrom from=<" D_BOBX "> user="
+	    D_BOB " reply=\"553 5.7.1 " D_BOBX " is not " D_BOB "'s\"" },
+	/* the store-error line is a decision line: no address either */
+	{ "store error",
+	    { NONE, "192.0.2.1", 41233, 25, NONE, "<a@example.com>",
+		"<b@example.org>", NONE, NONE },
+	    { "rcpt-rate", STAGE_ENVRCPT, ACTION_CONTINUE, 0, 1,
+		0, 0, 0, 0, NONE },
+	    "NOQUEUE: store-error on_error=accept rule=rcpt-rate "
+	    "stage=envrcpt client=[" D_IP "]:41233 port=25 from=<" D_A "> "
+	    "to=<" D_B ">" },
+	/* dry-run, and the unknown command (a verb, not private) */
+	{ "dryrun unknown",
+	    { NONE, "192.0.2.1", 7, 25, "probe", NONE, NONE, NONE, "EXPN" },
+	    { "harvest", STAGE_UNKNOWN, ACTION_TEMPFAIL, 1, 0, 421, 4, 7, 0,
+		"Bye 192.0.2.1" },
+	    "NOQUEUE: dryrun would=tempfail rule=harvest stage=unknown "
+	    "client=[" D_IP "]:7 port=25 helo=<probe> command=EXPN "
+	    "reply=\"421 4.7.0 Bye " D_IP "\"" },
+};
+
+static void
+test_privacy(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	char buf[LINE];
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(priv_cases); i++) {
+		decision(&f, &priv_cases[i].in, &priv_cases[i].d);
+		memset(buf, CANARY, sizeof(buf));
+		want_line(priv_cases[i].name, declog_format_priv(&f.d, &priv,
+		    buf, sizeof(buf)), priv_cases[i].want);
+	}
+}
+
+/* Privacy off (NULL, or an empty key): exactly declog_format's line. */
+static void
+test_privacy_off(void **state)
+{
+	const struct declog_priv nokey = { "", 0 };
+	char a[LINE], b[LINE], c[LINE];
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		decision(&f, &cases[i].in, &cases[i].d);
+		declog_format(&f.d, a, sizeof(a));
+		want_line(cases[i].name, declog_format_priv(&f.d, NULL, b,
+		    sizeof(b)), a);
+		want_line(cases[i].name, declog_format_priv(&f.d, &nokey, c,
+		    sizeof(c)), a);
+	}
+}
+
+/* Another key, other digests: a digest is no plain hash of the value. */
+static void
+test_privacy_key(void **state)
+{
+	/* Python, key b"other": a@example.com */
+	const struct declog_priv priv = { "other", 5 };
+	static const struct in in = { NONE, NONE, 0, 0, NONE,
+	    "<a@example.com>", NONE, NONE, NONE };
+	static const struct dec_in d = { "r", STAGE_ENVFROM, ACTION_LOG, 0,
+	    0, 0, 0, 0, 0, NONE };
+	char buf[LINE];
+	struct fx f;
+
+	(void)state;
+	decision(&f, &in, &d);
+	want_line("key other", declog_format_priv(&f.d, &priv, buf,
+	    sizeof(buf)), "NOQUEUE: log rule=r stage=envfrom "
+	    "from=<hmac:0d23532a20bd7c10>");
+}
+
+/*
+ * A sender the session cut: its digest is of the kept bytes, marked
+ * "..." so nobody takes it for the whole address's digest; no byte of
+ * it in clear. The same for a 2 kB recipient the session kept whole.
+ */
+static void
+test_privacy_long(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	static const struct dec_in d = { "r", STAGE_ENVRCPT, ACTION_LOG, 0,
+	    0, 0, 0, 0, 0, NONE };
+	char big[SESS_ADDR_MAX + 100], buf[LINE];
+	struct in in;
+	struct fx f;
+	const char *p;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	memset(big, 'Q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	in.from = big;
+	in.rcpt = big + 200;
+	decision(&f, &in, &d);
+	assert_true(f.s.truncated & SF_SENDER);
+	declog_format_priv(&f.d, &priv, buf, sizeof(buf));
+	if (strstr(buf, "QQ") != NULL)
+		fail_msg("long: clear text in \"%.200s\"", buf);
+	p = strstr(buf, "from=<hmac:");
+	if (p == NULL || strncmp(p + 11 + LOG_DIGEST_HEX, "...>", 4) != 0)
+		fail_msg("long: from= not a marked digest: \"%s\"", buf);
+	p = strstr(buf, " to=<hmac:");
+	if (p == NULL || strcmp(p + 10 + LOG_DIGEST_HEX, ">") != 0)
+		fail_msg("long: to= not a digest: \"%s\"", buf);
+}
+
+/* --- hostile values in every client field ------------------------- */
+
+enum hfield { H_HELO, H_FROM, H_TO, H_USER, H_CMD, H_QID, H_IP,
+	H_CLIENT_NAME, H_HEADER, H_COUNT };
+
+static const char *const hfield_names[H_COUNT] = { "helo", "from", "to",
+	"user", "command", "queue id", "client ip", "client name",
+	"header" };
+
+/* kinds of hostile value */
+enum hkind { K_CTL, K_8BIT, K_10K, K_COUNT };
+
+static const char *const hkind_names[K_COUNT] = { "control bytes",
+	"8-bit bytes", "10 KB" };
+
+static void
+hostile_value(enum hkind k, char *v, size_t len)
+{
+	size_t i;
+
+	switch (k) {
+	case K_CTL:
+		snprintf(v, len, "ZZ\r\nwarden[1]: forged\x01\x1b[2J\x7f\tZZ");
+		break;
+	case K_8BIT:
+		snprintf(v, len, "ZZ\xc3\xa9\xff\x80\xfeZZ");
+		break;
+	default:
+		for (i = 0; i < 10240 && i + 1 < len; i++)
+			v[i] = i % 7 == 0 ? '\x01' : 'Z';
+		v[i] = '\0';
+		break;
+	}
+}
+
+/*
+ * Each field gets each kind, on a session that has every other field
+ * too, at the stage where the field is logged: the line is one line of
+ * printable ASCII, within LOG_LINE_MAX, with the field escaped (\xNN)
+ * or cut ("..."); client name and header text are never logged at all.
+ * With privacy on, no 'Z' run of the private fields remains.
+ */
+static void
+test_hostile_fields(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	static char v[10240 + 1];
+	char buf[LOG_LINE_MAX], row[96];
+	enum hfield h;
+	enum hkind k;
+	struct fx f;
+	size_t i, len;
+	int p;
+
+	(void)state;
+	for (h = 0; h < H_COUNT; h++) {
+		for (k = 0; k < K_COUNT; k++) {
+			for (p = 0; p < 2; p++) {
+				struct in in = { "Q9", "192.0.2.9", 25, 25,
+				    "h.example", "<s@example.net>",
+				    "<r@example.org>", "u", NONE };
+				struct dec_in d = { "r", STAGE_ENVRCPT,
+				    ACTION_REJECT, 0, 0, 550, 5, 7, 1,
+				    "no" };
+
+				snprintf(row, sizeof(row), "%s, %s%s",
+				    hfield_names[h], hkind_names[k],
+				    p ? ", privacy" : "");
+				hostile_value(k, v, sizeof(v));
+				switch (h) {
+				case H_HELO: in.helo = v; break;
+				case H_FROM: in.from = v; break;
+				case H_TO: in.rcpt = v; break;
+				case H_USER: in.user = v; break;
+				case H_CMD:
+					in.cmd = v;
+					d.stage = STAGE_UNKNOWN;
+					break;
+				case H_QID: in.qid = v; break;
+				case H_IP: in.ip = v; break;
+				default: break;
+				}
+				decision(&f, &in, &d);
+				if (h == H_CLIENT_NAME)
+					sess_set_client_name(&f.s, v,
+					    strlen(v));
+				if (h == H_HEADER)
+					sess_set_header(&f.s, "Subject", 7, v,
+					    strlen(v));
+				memset(buf, CANARY, sizeof(buf));
+				declog_format_priv(&f.d, p ? &priv : NULL,
+				    buf, sizeof(buf));
+				len = strnlen(buf, sizeof(buf));
+				if (len == sizeof(buf))
+					fail_msg("%s: not terminated", row);
+				for (i = 0; i < len; i++)
+					if ((unsigned char)buf[i] < 0x20 ||
+					    (unsigned char)buf[i] > 0x7e)
+						fail_msg("%s: byte 0x%02x at "
+						    "%zu", row,
+						    (unsigned char)buf[i], i);
+				if (h == H_CLIENT_NAME || h == H_HEADER) {
+					if (strstr(buf, "ZZ") != NULL)
+						fail_msg("%s: logged: %s",
+						    row, buf);
+					continue;
+				}
+				if (p && h != H_HELO && h != H_CMD &&
+				    h != H_QID && strstr(buf, "ZZ") != NULL)
+					fail_msg("%s: clear text: %.300s",
+					    row, buf);
+				if (p && h != H_HELO && h != H_CMD &&
+				    h != H_QID)
+					continue;
+				/* in clear: escaped, or cut by the session */
+				if (k == K_10K && h == H_QID) {
+					/* a queue id is cut to its cap
+					 * quietly: it only names the line */
+					if (strstr(buf, ": reject ") - buf >
+					    (SESS_QID_MAX - 1) * 4)
+						fail_msg("%s: long: %.300s",
+						    row, buf);
+				} else if (k == K_10K && h == H_IP) {
+					/* the MTA's own text, cut quietly
+					 * at SESS_IP_MAX like the qid */
+					if (strstr(buf, "]:25 ") - buf >
+					    40 + (SESS_IP_MAX - 1) * 4)
+						fail_msg("%s: long: %.300s",
+						    row, buf);
+				} else if (k == K_10K) {
+					if (strstr(buf, "...") == NULL)
+						fail_msg("%s: not cut: %.300s",
+						    row, buf);
+				} else if (strstr(buf, k == K_CTL ? "ZZ\\x0d"
+				    : "ZZ\\xc3\\xa9\\xff") == NULL &&
+				    !(h == H_CMD && strstr(buf,
+				    "command=ZZ") != NULL))
+					fail_msg("%s: not escaped: %.300s",
+					    row, buf);
+			}
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -569,6 +900,11 @@ main(void)
 		cmocka_unit_test(test_huge_reply),
 		cmocka_unit_test(test_small_buffers),
 		cmocka_unit_test(test_worst_case_bounded),
+		cmocka_unit_test(test_privacy),
+		cmocka_unit_test(test_privacy_off),
+		cmocka_unit_test(test_privacy_key),
+		cmocka_unit_test(test_privacy_long),
+		cmocka_unit_test(test_hostile_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

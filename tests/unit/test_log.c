@@ -565,6 +565,55 @@ test_threads_and_reopen(void **state)
 	free(got);
 }
 
+/*
+ * log_digest (daemon.log_privacy): "hmac:" + 16 hex digits of
+ * HMAC-SHA256(key, "log:" + lower-cased value). Expected digests were
+ * computed with Python's hmac module, key "k3y".
+ */
+static void
+test_digest(void **state)
+{
+	static const struct {
+		const char	*v, *want;
+	} rows[] = {
+		{ "192.0.2.1", "hmac:9fb9afa160818584" },
+		{ "a@example.com", "hmac:f01a50baadc6ae07" },
+		{ "A@EXAMPLE.com", "hmac:f01a50baadc6ae07" },	/* case */
+		{ "Alice@Example.COM", "hmac:b748819afbca7abc" },
+		{ "alice", "hmac:f806e93624ddc6a4" },
+		{ "", "hmac:d9c7dd29211efd6d" },
+	};
+	char big[5001], dst[LOG_DIGEST_BUF + 8];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(rows); i++) {
+		memset(dst, '#', sizeof(dst));
+		assert_ptr_equal(log_digest("k3y", 3, rows[i].v,
+		    strlen(rows[i].v), dst, LOG_DIGEST_BUF), dst);
+		if (strcmp(dst, rows[i].want) != 0)
+			fail_msg("\"%s\": got %s, want %s", rows[i].v, dst,
+			    rows[i].want);
+		assert_int_equal(dst[LOG_DIGEST_BUF], '#');
+	}
+	/* len, not the NUL, ends the value */
+	log_digest("k3y", 3, "alice@x", 5, dst, sizeof(dst));
+	assert_string_equal(dst, "hmac:f806e93624ddc6a4");
+	/* over the stack buffer: 5000 bytes take the heap path */
+	memset(big, 'Q', 5000);
+	big[5000] = '\0';
+	log_digest("k3y", 3, big, 5000, dst, sizeof(dst));
+	assert_string_equal(dst, "hmac:d61482cf5dd86f6c");
+	/* another key, another digest */
+	log_digest("other", 5, "a@example.com", 13, dst, sizeof(dst));
+	assert_string_equal(dst, "hmac:0d23532a20bd7c10");
+	/* no room: NULL, and no byte past dstlen */
+	memset(dst, '#', sizeof(dst));
+	assert_null(log_digest("k3y", 3, "a", 1, dst, LOG_DIGEST_BUF - 1));
+	assert_int_equal(dst[LOG_DIGEST_BUF - 1], '#');
+	assert_null(log_digest("k3y", 3, "a", 1, dst, 0));
+}
+
 int
 main(void)
 {
@@ -575,6 +624,7 @@ main(void)
 		cmocka_unit_test(test_esc_max),
 		cmocka_unit_test(test_esc_small_dst),
 		cmocka_unit_test(test_esc_all_bytes),
+		cmocka_unit_test(test_digest),
 		cmocka_unit_test(test_level_names),
 		cmocka_unit_test(test_facility_names),
 		cmocka_unit_test(test_stderr_levels),

@@ -42,7 +42,7 @@
 static const char *const stat_names[ST_COUNT] = {
 	"connections", "messages", "rcpts", "accept", "reject", "tempfail",
 	"discard", "quarantine", "dryrun", "store_calls", "store_errors",
-	"store_fallbacks",
+	"store_fallbacks", "reloads", "reload_failures",
 };
 
 static int
@@ -194,6 +194,55 @@ static const struct {
 	{ "990 + 10", { { 100, 990 }, { 10000, 10 } }, 128 },
 	{ "989 + 11", { { 100, 989 }, { 10000, 11 } }, 16384 },
 };
+
+/*
+ * stats_store_latency_read: the per-bucket counts (not cumulative) of
+ * the same definition, and the exact sum of the microseconds given;
+ * stats_lat_bound_us: 2^b, none (0) for the last bucket.
+ */
+static void
+test_latency_read(void **state)
+{
+	static const uint64_t us[] = { 0, 1, 2, 3, 4, 1000, 1023, 1024,
+	    P(30) - 1, P(30), P(40) };
+	uint64_t n[STATS_LAT_BUCKETS], sum = 1, want_sum = 0;
+	unsigned b;
+	size_t i;
+
+	(void)state;
+	stats_reset();
+	stats_store_latency_read(n, &sum);
+	for (b = 0; b < STATS_LAT_BUCKETS; b++)
+		WANT_INT("empty", "bucket", n[b], 0);
+	WANT_INT("empty", "sum", sum, 0);
+	for (i = 0; i < NELEM(us); i++) {
+		stats_store_latency(us[i]);
+		want_sum += us[i];
+	}
+	stats_store_latency_read(n, &sum);
+	WANT_INT("11 values", "sum", sum, want_sum);
+	/* by hand: 0 -> b0; 1 -> b1; 2, 3 -> b2; 4 -> b3; 1000, 1023 ->
+	 * b10 [512, 1024); 1024 -> b11; 2^30 - 1 -> b30; 2^30, 2^40 -> b31 */
+	for (b = 0; b < STATS_LAT_BUCKETS; b++) {
+		uint64_t want = b == 0 || b == 1 || b == 3 || b == 11 ||
+		    b == 30 ? 1 : b == 2 || b == 10 || b == 31 ? 2 : 0;
+		char row[32];
+
+		snprintf(row, sizeof(row), "bucket %u", b);
+		WANT_INT(row, "count", n[b], want);
+	}
+	WANT_INT("bound 0", "stats_lat_bound_us", stats_lat_bound_us(0), 1);
+	WANT_INT("bound 1", "stats_lat_bound_us", stats_lat_bound_us(1), 2);
+	WANT_INT("bound 10", "stats_lat_bound_us", stats_lat_bound_us(10),
+	    1024);
+	WANT_INT("bound 30", "stats_lat_bound_us", stats_lat_bound_us(30),
+	    P(30));
+	WANT_INT("bound 31 (last)", "stats_lat_bound_us",
+	    stats_lat_bound_us(STATS_LAT_BUCKETS - 1), 0);
+	stats_reset();
+	stats_store_latency_read(n, &sum);
+	WANT_INT("after reset", "sum", sum, 0);
+}
 
 static void
 test_p99(void **state)
@@ -443,6 +492,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_add_get_reset, setup,
 		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_decision, setup,
+		    tu_rules_teardown),
+		cmocka_unit_test_setup_teardown(test_latency_read, setup,
 		    tu_rules_teardown),
 		cmocka_unit_test_setup_teardown(test_p99, setup,
 		    tu_rules_teardown),
