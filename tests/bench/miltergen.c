@@ -189,7 +189,7 @@ static struct {
 	unsigned long	sessions;
 	double		duration, timeout;
 	const char	*auth;
-	int		tls, hold, hold_at_rcpt;
+	int		tls, hold, hold_at_rcpt, drop;
 	/* state */
 	struct sockaddr_storage sa;
 	socklen_t	salen;
@@ -1014,7 +1014,10 @@ release(void)
 	printf("released %lu\n", G.held);
 	fflush(stdout);
 	for (i = 0; i < G.conns; i++)
-		if (G.c[i].st == C_HELD) {
+		if (G.c[i].st == C_HELD && G.drop) {
+			/* An MTA that goes away mid-session: no QUIT. */
+			conn_close(&G.c[i], 0);
+		} else if (G.c[i].st == C_HELD) {
 			G.c[i].st = C_RUN;
 			G.held--;
 			step(&G.c[i]);
@@ -1137,6 +1140,7 @@ usage(void)
 "      --hold[=helo|rcpt]  open --conns sessions, hold each after HELO\n"
 "                     (or its last RCPT), print \"held N\"; SIGUSR1 or\n"
 "                     a line (or EOF) on stdin finishes them all\n"
+"      --drop         with --hold: close the held sessions instead, no QUIT\n"
 "      --ramp N       handshakes in flight at once (64)\n"
 "      --timeout S    seconds to wait for one reply (30)\n");
 	exit(2);
@@ -1167,7 +1171,8 @@ options(int argc, char **argv)
 		{ "ips", 1, NULL, 'i' }, { "port", 1, NULL, 'p' },
 		{ "auth", 1, NULL, 'A' }, { "tls", 0, NULL, 'T' },
 		{ "hold", 2, NULL, 'H' }, { "ramp", 1, NULL, 'R' },
-		{ "timeout", 1, NULL, 'O' }, { NULL, 0, NULL, 0 }
+		{ "timeout", 1, NULL, 'O' }, { "drop", 0, NULL, 'D' },
+		{ NULL, 0, NULL, 0 }
 	};
 	char *end;
 	int o;
@@ -1198,6 +1203,7 @@ options(int argc, char **argv)
 			G.auth = optarg;
 			break;
 		case 'T': G.tls = 1; break;
+		case 'D': G.drop = 1; break;
 		case 'H':
 			G.hold = 1;
 			if (optarg != NULL && strcmp(optarg, "rcpt") == 0)
@@ -1227,6 +1233,8 @@ options(int argc, char **argv)
 		usage();
 	if (G.hold && G.msgs == 0)
 		G.msgs = 1;
+	if (G.drop && !G.hold)
+		usage();
 }
 
 /* SIGUSR1 or stdin releases held sessions; SIGINT/SIGTERM stop new ones. */
