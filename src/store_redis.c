@@ -1654,6 +1654,7 @@ store_redis_hash_put(struct store *s, const char *name,
 		freeReplyObject(rp);
 	}
 	rc = 0;
+	err[0] = '\0';
 	goto out;
 io:
 	snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :

@@ -1166,6 +1166,23 @@ scan_count(int port, const char *prefix, long *nottl)
 	return n;
 }
 
+struct readback {
+	int	n, match;
+};
+
+static void
+read_pair(void *ctx, const char *f, size_t fl, const char *v, size_t vl)
+{
+	struct readback *rb = ctx;
+
+	rb->n++;
+	if ((fl == 5 && memcmp(f, "r-one", 5) == 0 && vl == 32 &&
+	    memcmp(v, "key=client_ip rate=1/60s burst=1", 32) == 0) ||
+	    (fl == 5 && memcmp(f, "r-two", 5) == 0 && vl == 29 &&
+	    memcmp(v, "key=helo rate=5/3600s burst=5", 29) == 0))
+		rb->match++;
+}
+
 static int
 test_shard(int nport, int port1, int port2)
 {
@@ -1221,6 +1238,29 @@ test_shard(int nport, int port1, int port2)
 	ok(n1 > 0 && n2 > 0 && t1 == 0 && t2 == 0, "keys on both servers "
 	    "(%ld on :%d, %ld on :%d), each with a TTL", n1, port1, n2,
 	    port2);
+	/* The daemon's record of its rules (rulefp.c) goes through too. */
+	{
+		static const char *const f[] = { "r-one", "r-two" };
+		static const char *const v[] = { "key=client_ip rate=1/60s "
+		    "burst=1", "key=helo rate=5/3600s burst=5" };
+		struct store_redis_opts o;
+		struct readback rb = { 0, 0 };
+		char err[256] = "";
+		int put, got;
+
+		put = store_redis_hash_put(s, "rules", f, v, 2, err,
+		    sizeof(err));
+		memset(&o, 0, sizeof(o));
+		o.host = "127.0.0.1";
+		o.port = nport;
+		o.prefix = prefix;
+		got = store_redis_hash_get(&o, "rules", read_pair, &rb, err,
+		    sizeof(err));
+		ok(put == 0 && got == 0 && rb.n == 2 && rb.match == 2,
+		    "through nutcracker: the rules record is written (DEL, "
+		    "HSET) and read back (HGETALL): %d pairs, %d as written "
+		    "%s", rb.n, rb.match, put == 0 && got == 0 ? "" : err);
+	}
 	store_redis_stats(s, &st);
 	diag("round_trips=%llu scripts=%llu connects=%llu failures=%llu",
 	    (unsigned long long)st.round_trips,
