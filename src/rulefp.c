@@ -16,8 +16,8 @@
 #include "rulefp.h"
 #include "util.h"
 
-#define RULEFP_HASH	"rules"	/* prefix + this: the daemon's record */
-#define RULEFP_READ_MAX	4096	/* rules read back from Redis, at most */
+#define RULEFP_HASH	"rules"	/* prefix + this: the record */
+#define RULEFP_READ_MAX	4096	/* rules read back, at most */
 
 int
 rulefp_format(const struct rule *r, char *buf, size_t len)

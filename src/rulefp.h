@@ -26,7 +26,7 @@ struct rulefp {
 };
 
 enum rulefp_change {
-	RULEFP_RESTART,		/* same rule, its key, rate or burst changed */
+	RULEFP_RESTART,		/* its key, rate or burst changed */
 	RULEFP_NEW,		/* a limited rule the old set did not have */
 	RULEFP_GONE,		/* a limited rule the new set dropped */
 };
@@ -56,7 +56,8 @@ size_t	rulefp_compare(const struct rulefp *old, size_t nold,
 	    const char *what), void *ctx);
 
 /* Logs "reload: counters restart for rule=X (...)" for each restart. */
-void	rulefp_log_reload(const struct ruleset *old, const struct ruleset *new);
+void	rulefp_log_reload(const struct ruleset *old,
+	    const struct ruleset *new);
 
 /*
  * Records rs's fingerprints in the Redis store s (made by

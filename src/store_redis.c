@@ -127,15 +127,15 @@ struct store_redis {
 	atomic_uint	rr;		/* round robin start */
 	atomic_uint	gen;		/* ++ on failure: reconnect all */
 	atomic_int	eval_logged;
-	atomic_int	noload;		/* SCRIPT LOAD closes the connection */
-	int		quiet;		/* no log lines (warden check) */
+	atomic_int	noload;		/* SCRIPT LOAD closes the link */
+	int		quiet;		/* no log lines (check) */
 	/* The last store_redis_hash_put, written again on each new
 	 * connection: a Redis restarted empty gets it back. */
 	pthread_mutex_t	reclock;
 	char		*rec_key;	/* NULL: nothing recorded */
-	char		**rec_fv;	/* field, value, field, value ... */
+	char		**rec_fv;	/* field, value, ... */
 	size_t		rec_n;		/* pairs */
-	char		why0[RD_WHY_MAX]; /* why the first connect failed */
+	char		why0[RD_WHY_MAX]; /* the first connect's */
 
 	pthread_mutex_t	blk;		/* the breaker */
 	int		down, probing, fails, fail_max;
@@ -411,8 +411,9 @@ sentinel_auth(struct store_redis *r, redisContext *c, size_t i, char *why,
 	rp = redisCommandArgv(c, a, argv, len);
 	if (rp == NULL || rp->type != REDIS_REPLY_STATUS) {
 		why_reply(w, sizeof(w), "AUTH", rp);
-		snprintf(why, wlen, "sentinel %.60s:%d: %.150s", r->sent_host[i],
-		    r->sent_port[i], rp != NULL ? w : c->errstr);
+		snprintf(why, wlen, "sentinel %.60s:%d: %.150s",
+		    r->sent_host[i], r->sent_port[i], rp != NULL ? w :
+		    c->errstr);
 		rc = -1;
 	}
 	if (rp != NULL)
