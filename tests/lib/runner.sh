@@ -3,8 +3,8 @@
 # "not ok N - name", "ok N # SKIP why") and ends with one summary line:
 # "N passed, N failed, N skipped". A program that exits non-zero without
 # reporting a failure counts as one failure, so a crash is never a pass.
-# Suites: unit san golden man milter valgrind load redis mta sendmail probe install
-# fuzz all.
+# Suites: unit san golden man milter valgrind load redis mta faults sendmail
+# probe install fuzz all.
 set -u
 cd "$(dirname "$0")/../.."
 LOGDIR=build/test-logs
@@ -61,12 +61,13 @@ suite() {
 	milter)	run_tap milter tests/milter/run.sh src/warden ;;
 	load)	run_tap load tests/load/run.sh src/warden ;;
 	mta)	run_tap mta tests/mta/run.sh src/warden ;;
+	faults)	run_tap faults tests/faults/run.sh src/warden ;;
 	sendmail) run_tap sendmail tests/mta/sendmail.sh src/warden ;;
 	probe)	run_tap probe tests/probe/run.sh src/warden ;;
 	install) run_tap install tests/install/run.sh src/warden ;;
 	redis)	run_tap redis tests/redis/run.sh src/warden ;;
 	fuzz)	run_tap fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build/fuzz/fuzz_* ;;
-	all)	for s in unit san golden man milter valgrind load redis mta sendmail probe install fuzz; do
+	all)	for s in unit san golden man milter valgrind load redis mta faults sendmail probe install fuzz; do
 			suite $s
 		done ;;
 	*)	echo "runner.sh: unknown suite $1" >&2; fail=$((fail + 1)) ;;
