@@ -4,8 +4,9 @@
  * flagged in sess.truncated), resetting a transaction, and keeping a
  * session compact between events (struct sess_keep).
  * Not: policy. Threads: one caller at a time per session.
- * Memory: only sess_keep_* use the heap: one struct sess per connection
- * while a transaction is open; out of memory drops the transaction.
+ * Memory: only sess_keep_* use the heap: a connection's transaction
+ * strings and tags, packed, while a transaction is open; out of memory
+ * drops the transaction.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -27,96 +28,131 @@ void
 sess_keep_init(struct sess_keep *k)
 {
 	/* An all-zero head is what sess_init leaves before the buffers. */
-	k->full = NULL;
+	k->tail = NULL;
+	k->tailcap = 0;
 	memset(k->head, 0, sizeof(k->head));
 }
 
 void
 sess_keep_fini(struct sess_keep *k)
 {
-	free(k->full);
-	k->full = NULL;
+	free(k->tail);
+	k->tail = NULL;
+	k->tailcap = 0;
 }
 
-/* The tail: empty strings, no tags (the head's ntags is 0 then). */
+/* The tail's strings, in packing order, and their caps. */
+#define TAIL_STRS	4
 static void
-clear_tail(struct sess *s)
+tail_strs(struct sess *s, char *v[TAIL_STRS], size_t cap[TAIL_STRS])
 {
-	s->sender[0] = '\0';
-	s->rcpt[0] = '\0';
-	s->hdr_name[0] = '\0';
-	s->hdr_value[0] = '\0';
+	v[0] = s->sender;
+	cap[0] = sizeof(s->sender);
+	v[1] = s->rcpt;
+	cap[1] = sizeof(s->rcpt);
+	v[2] = s->hdr_name;
+	cap[2] = sizeof(s->hdr_name);
+	v[3] = s->hdr_value;
+	cap[3] = sizeof(s->hdr_value);
+}
+
+/* Copies one NUL-terminated string from *p into dst, bounded. */
+static void
+unpack_str(const unsigned char **p, const unsigned char *end, char *dst,
+    size_t cap)
+{
+	size_t n = strnlen((const char *)*p, (size_t)(end - *p));
+
+	str_copy(dst, cap, (const char *)*p, n);
+	*p += n < (size_t)(end - *p) ? n + 1 : n;
 }
 
 struct sess *
 sess_keep_open(struct sess_keep *k, struct sess *tmp)
 {
-	if (k->full != NULL)
-		return k->full;
+	const unsigned char *p = k->tail, *end;
+	char *v[TAIL_STRS];
+	size_t cap[TAIL_STRS], i;
+
 	memcpy(tmp, k->head, sizeof(k->head));
-	clear_tail(tmp);
+	tail_strs(tmp, v, cap);
+	for (i = 0; i < TAIL_STRS; i++)
+		v[i][0] = '\0';
+	if (p == NULL) {
+		tmp->ntags = 0;		/* kept only with a tail */
+		return tmp;
+	}
+	end = k->tail + k->tailcap;
+	for (i = 0; i < TAIL_STRS; i++)
+		unpack_str(&p, end, v[i], cap[i]);
+	for (i = 0; i < tmp->ntags && i < SESS_TAGS_MAX; i++) {
+		struct sess_tag *t = &tmp->tags[i];
+
+		if ((size_t)(end - p) < sizeof(t->rule))
+			break;		/* cannot happen: we packed it */
+		memcpy(&t->rule, p, sizeof(t->rule));
+		p += sizeof(t->rule);
+		unpack_str(&p, end, t->hdr_name, sizeof(t->hdr_name));
+		unpack_str(&p, end, t->hdr_value, sizeof(t->hdr_value));
+	}
+	tmp->ntags = i;
 	return tmp;
 }
 
-static int
-needs_tail(const struct sess *s)
-{
-	return s->has_sender || s->ntags > 0;
-}
-
-/*
- * Copies only the strings and tags in use: copying the whole struct
- * would make all of a fresh 13 kB allocation resident.
- */
 static void
-copy_tail(struct sess *dst, const struct sess *src)
+pack_str(unsigned char **p, const char *v, size_t cap)
 {
-	size_t i;
+	size_t n = strnlen(v, cap - 1);
 
-	str_copy(dst->sender, sizeof(dst->sender), src->sender,
-	    strlen(src->sender));
-	str_copy(dst->rcpt, sizeof(dst->rcpt), src->rcpt, strlen(src->rcpt));
-	str_copy(dst->hdr_name, sizeof(dst->hdr_name), src->hdr_name,
-	    strlen(src->hdr_name));
-	str_copy(dst->hdr_value, sizeof(dst->hdr_value), src->hdr_value,
-	    strlen(src->hdr_value));
-	for (i = 0; i < src->ntags && i < SESS_TAGS_MAX; i++) {
-		dst->tags[i].rule = src->tags[i].rule;
-		str_copy(dst->tags[i].hdr_name, sizeof(dst->tags[i].hdr_name),
-		    src->tags[i].hdr_name, strlen(src->tags[i].hdr_name));
-		str_copy(dst->tags[i].hdr_value,
-		    sizeof(dst->tags[i].hdr_value), src->tags[i].hdr_value,
-		    strlen(src->tags[i].hdr_value));
-	}
+	memcpy(*p, v, n);
+	(*p)[n] = '\0';
+	*p += n + 1;
 }
 
 int
 sess_keep_close(struct sess_keep *k, struct sess *s)
 {
-	struct sess *full;
+	char *v[TAIL_STRS];
+	size_t cap[TAIL_STRS], need = 0, i, ntags;
+	unsigned char *p, *nt;
 
-	if (s == k->full) {
-		if (needs_tail(s))
-			return 0;
-		/* Transaction over: back to the head alone. */
+	ntags = s->ntags < SESS_TAGS_MAX ? s->ntags : SESS_TAGS_MAX;
+	if (!s->has_sender && ntags == 0) {
+		/* No transaction, no tag: the head alone. */
 		memcpy(k->head, s, sizeof(k->head));
-		free(k->full);
-		k->full = NULL;
+		sess_keep_fini(k);
 		return 0;
 	}
-	if (!needs_tail(s)) {
-		memcpy(k->head, s, sizeof(k->head));
-		return 0;
+	tail_strs(s, v, cap);
+	for (i = 0; i < TAIL_STRS; i++)
+		need += strnlen(v[i], cap[i] - 1) + 1;
+	for (i = 0; i < ntags; i++)
+		need += sizeof(s->tags[i].rule) +
+		    strnlen(s->tags[i].hdr_name, SESS_HDR_NAME_MAX - 1) + 1 +
+		    strnlen(s->tags[i].hdr_value, SESS_TAG_MAX - 1) + 1;
+	/* Grown, never shrunk, until the transaction ends. */
+	if (need > k->tailcap) {
+		if ((nt = realloc(k->tail, need)) == NULL) {
+			sess_reset_msg(s);
+			s->ntags = s->nconn_tags = 0;
+			memcpy(k->head, s, sizeof(k->head));
+			sess_keep_fini(k);
+			return -1;
+		}
+		k->tail = nt;
+		k->tailcap = need;
 	}
-	if ((full = malloc(sizeof(*full))) == NULL) {
-		sess_reset_msg(s);
-		s->ntags = s->nconn_tags = 0;
-		memcpy(k->head, s, sizeof(k->head));
-		return -1;
+	p = k->tail;
+	for (i = 0; i < TAIL_STRS; i++)
+		pack_str(&p, v[i], cap[i]);
+	for (i = 0; i < ntags; i++) {
+		memcpy(p, &s->tags[i].rule, sizeof(s->tags[i].rule));
+		p += sizeof(s->tags[i].rule);
+		pack_str(&p, s->tags[i].hdr_name, SESS_HDR_NAME_MAX);
+		pack_str(&p, s->tags[i].hdr_value, SESS_TAG_MAX);
 	}
-	memcpy(full, s, sizeof(k->head));
-	copy_tail(full, s);
-	k->full = full;
+	s->ntags = ntags;
+	memcpy(k->head, s, sizeof(k->head));
 	return 0;
 }
 

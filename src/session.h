@@ -10,8 +10,8 @@
  * serialises a connection's callbacks); no locking inside.
  * Memory: struct sess is fixed size, no heap; it borrows the ruleset it
  * started with. Between events a connection keeps it as a struct
- * sess_keep: the small head in place, the large buffers on the heap only
- * while a transaction or a tag needs them.
+ * sess_keep: the small head in place, the strings of the large buffers
+ * packed on the heap only while a transaction or a tag needs them.
  */
 #ifndef WARDEN_SESSION_H
 #define WARDEN_SESSION_H
@@ -108,14 +108,16 @@ struct sess {
 void	sess_init(struct sess *);
 
 /*
- * What a connection keeps between events. An idle session (no
- * transaction, no tag) is its head, ~1.4 kB instead of ~13 kB: issue #4
- * budgets 2 kB a session. `full` holds the whole struct while a
- * transaction is open (MAIL FROM to eom/abort) or a tag is pending.
+ * What a connection keeps between events: the head of struct sess (~1.4
+ * kB) and, while a transaction is open (MAIL FROM to eom/abort) or a tag
+ * is pending, the tail's strings and tags packed end to end in `tail`
+ * (their lengths, not their 2 kB caps). Issue #4 budgets 2 kB a session;
+ * a whole struct sess is ~13 kB.
  */
 #define SESS_HEAD_SIZE	offsetof(struct sess, sender)
 struct sess_keep {
-	struct sess	*full;		/* owned; NULL: only head is valid */
+	unsigned char	*tail;		/* owned; NULL: empty transaction */
+	size_t		tailcap;
 	unsigned char	head[SESS_HEAD_SIZE];
 };
 
@@ -124,16 +126,15 @@ void	sess_keep_init(struct sess_keep *);
 /* Frees the heap part; the keep may then be initialised again. */
 void	sess_keep_fini(struct sess_keep *);
 /*
- * The session for one event: the kept full struct, or tmp (the caller's,
- * usually on its stack) filled from the head with an empty transaction.
- * Borrowed until sess_keep_close.
+ * The session for one event, rebuilt in tmp (the caller's, usually on
+ * its stack) from what was kept. Returns tmp.
  */
 struct sess *sess_keep_open(struct sess_keep *, struct sess *tmp);
 /*
  * After the event: keeps what must outlive it and frees the heap part
  * once nothing needs it. Returns 0, or -1 when memory for a transaction
  * ran out: then the transaction and pending tags are dropped (the head
- * is kept) and the caller tempfails. s is invalid afterwards.
+ * is kept) and the caller tempfails.
  */
 int	sess_keep_close(struct sess_keep *, struct sess *s) WARN_UNUSED;
 /* Forgets the transaction (new MAIL FROM, RSET, abort, after eom). */

@@ -567,6 +567,7 @@ open_junk(struct sess_keep *k, struct sess *tmp)
 static void
 test_keep(void **state)
 {
+	static char long_addr[SESS_ADDR_MAX + 10];
 	static const struct sess zero;
 	const struct rule *r = (const struct rule *)&zero;	/* a token */
 	struct sess_keep k;
@@ -574,6 +575,9 @@ test_keep(void **state)
 	int rc;
 
 	(void)state;
+	memset(long_addr, 'a', sizeof(long_addr) - 1);
+	memcpy(long_addr + sizeof(long_addr) - 1 - 12, "@b.example.ne", 12);
+	long_addr[sizeof(long_addr) - 1] = '\0';
 	sess_keep_init(&k);
 	/* connect + helo: no transaction, nothing on the heap */
 	s = open_junk(&k, &tmp);
@@ -590,7 +594,7 @@ test_keep(void **state)
 	s->closed_by = r;
 	rc = sess_keep_close(&k, s);
 	WANT_INT("connect", "close", rc, 0);
-	WANT_INT("connect", "heap", k.full != NULL, 0);
+	WANT_INT("connect", "heap", k.tail != NULL, 0);
 	s = open_junk(&k, &tmp);
 	WANT_STR("helo", "client_ip", s->client_ip, "192.0.2.1");
 	WANT_STR("helo", "helo", s->helo, "mx.example.com");
@@ -604,9 +608,11 @@ test_keep(void **state)
 	sess_set_header(s, "Subject", 7, "hi", 2);
 	rc = sess_keep_close(&k, s);
 	WANT_INT("mail", "close", rc, 0);
-	WANT_INT("mail", "heap", k.full != NULL, 1);
+	WANT_INT("mail", "heap", k.tail != NULL, 1);
+	/* "a@b.example", "", "Subject", "hi", each with its NUL */
+	WANT_INT("mail", "packed size", k.tailcap, 12 + 1 + 8 + 3);
 	s = open_junk(&k, &tmp);
-	WANT_INT("rcpt", "uses the heap", s == k.full, 1);
+	WANT_INT("rcpt", "uses the stack", s == &tmp, 1);
 	WANT_STR("rcpt", "sender", s->sender, "a@b.example");
 	WANT_STR("rcpt", "hdr_value", s->hdr_value, "hi");
 	WANT_STR("rcpt", "helo", s->helo, "mx.example.com");
@@ -624,7 +630,7 @@ test_keep(void **state)
 	sess_reset_msg(s);
 	rc = sess_keep_close(&k, s);
 	WANT_INT("after eom", "close", rc, 0);
-	WANT_INT("after eom", "heap", k.full != NULL, 0);
+	WANT_INT("after eom", "heap", k.tail != NULL, 0);
 	s = open_junk(&k, &tmp);
 	WANT_INT("after eom", "uses the stack", s == &tmp, 1);
 	WANT_STR("after eom", "sender", s->sender, "");
@@ -638,18 +644,35 @@ test_keep(void **state)
 	strcpy(s->tags[0].hdr_value, "192.0.2.1");
 	rc = sess_keep_close(&k, s);
 	WANT_INT("conn tag", "close", rc, 0);
-	WANT_INT("conn tag", "heap", k.full != NULL, 1);
+	WANT_INT("conn tag", "heap", k.tail != NULL, 1);
 	s = open_junk(&k, &tmp);
-	WANT_INT("conn tag", "uses the heap", s == k.full, 1);
+	WANT_INT("conn tag", "ntags", s->ntags, 1);
+	WANT_INT("conn tag", "tag rule", s->tags[0].rule == r, 1);
 	WANT_STR("conn tag", "tag name", s->tags[0].hdr_name, "X-Conn");
 	WANT_STR("conn tag", "tag value", s->tags[0].hdr_value, "192.0.2.1");
 	WANT_STR("conn tag", "sender", s->sender, "");
 	sess_reset_msg(s);
 	rc = sess_keep_close(&k, s);
-	WANT_INT("conn tag after reset", "heap", k.full != NULL, 1);
+	WANT_INT("conn tag after reset", "heap", k.tail != NULL, 1);
+	/* values at their caps come back whole */
+	s = open_junk(&k, &tmp);
+	WANT_INT("caps", "ntags", s->ntags, 1);
+	sess_set_sender(s, long_addr, sizeof(long_addr) - 1);
+	memset(s->tags[0].hdr_value, 'v', SESS_TAG_MAX - 1);
+	s->tags[0].hdr_value[SESS_TAG_MAX - 1] = '\0';
+	rc = sess_keep_close(&k, s);
+	WANT_INT("caps", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	WANT_INT("caps", "sender length", strlen(s->sender), SESS_ADDR_MAX - 1);
+	WANT_INT("caps", "tag value length", strlen(s->tags[0].hdr_value),
+	    SESS_TAG_MAX - 1);
+	WANT_STR("caps", "tag name", s->tags[0].hdr_name, "X-Conn");
+	WANT_STR("caps", "helo", s->helo, "mx.example.com");
+	rc = sess_keep_close(&k, s);
+	WANT_INT("caps", "close again", rc, 0);
 	/* close: nothing left (ASan's leak check sees the rest) */
 	sess_keep_fini(&k);
-	WANT_INT("fini", "heap", k.full != NULL, 0);
+	WANT_INT("fini", "heap", k.tail != NULL, 0);
 	sess_keep_fini(&k);
 }
 
