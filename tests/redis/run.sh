@@ -222,7 +222,10 @@ for p in "$SP" "$RP2" "$MP"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
 if command -v nutcracker >/dev/null; then
 	S1=$(free_port) && S2=$(free_port) && NP=$(free_port) && NS=$(free_port) ||
 	    { echo "Bail out! no free port"; exit 1; }
-	redis_start "$S1" && redis_start "$S2" ||
+	# The servers want a password, which the proxy's clients give it
+	# (redis_auth): AUTH goes to the proxy, pipelined with the rest.
+	export REDISCLI_AUTH=sharepw
+	redis_start "$S1" --requirepass sharepw && redis_start "$S2" --requirepass sharepw ||
 	    { echo "Bail out! redis-server did not start on $S1/$S2"; exit 1; }
 	# Listen and stats address on loopback; hash tag "{}" as the store
 	# writes it, so each counter goes whole to one server.
@@ -233,6 +236,7 @@ if command -v nutcracker >/dev/null; then
 	  hash_tag: "{}"
 	  distribution: ketama
 	  redis: true
+	  redis_auth: sharepw
 	  auto_eject_hosts: false
 	  timeout: 400
 	  servers:
@@ -248,7 +252,7 @@ if command -v nutcracker >/dev/null; then
 	done
 	# redisctl.sh pinged the servers: count from here on.
 	for p in "$S1" "$S2"; do redis-cli -p "$p" config resetstat >/dev/null; done
-	sub shard "$T_BIN" shard "$NP" "$S1" "$S2"
+	sub shard "$T_BIN" shard "$NP" "$S1" "$S2" sharepw
 	# What the proxy refused: SCRIPT LOAD once, then nothing (no SELECT
 	# with db 0, no PING, TIME only inside the script).
 	got=$(grep -c "parsed unsupported command" "$TMP/nutcracker.log")
@@ -265,10 +269,11 @@ if command -v nutcracker >/dev/null; then
 		n=$(redis-cli -p "$p" info commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\).*/\1/p')
 		[ "${n:-0}" -gt 0 ] || detail "server :$p saw no EVAL"
 	done
-	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "shard: the proxy refused only SCRIPT LOAD (one log line); the servers saw EVAL, no SELECT, PING or SCRIPT"
+	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "shard: with AUTH pipelined to the proxy, it refused only SCRIPT LOAD (one log line); the servers saw EVAL, no SELECT, PING or SCRIPT"
 	stop_pid "${PID[nutcracker]}" 10
 	PID[nutcracker]=
 	for p in "$S1" "$S2"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
+	unset REDISCLI_AUTH
 else
 	echo "ok $((N + 1)) # SKIP shard: nutcracker is not installed (tests/lib/deps.sh)"
 	N=$((N + 1))

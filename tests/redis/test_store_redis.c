@@ -22,8 +22,9 @@
  *       Sentinel: find the master, follow a failover (master stopped).
  *       With SPASS the sentinel wants AUTH: a store without the
  *       password (or with a wrong one) finds no master; with it, it does.
- *   test_store_redis shard NPORT PORT1 PORT2
- *       through nutcracker (NPORT) over two redis-servers: the case
+ *   test_store_redis shard NPORT PORT1 PORT2 [PASSWORD]
+ *       through nutcracker (NPORT) over two redis-servers (PASSWORD:
+ *       their requirepass and the proxy's redis_auth): the case
  *       table, limits exact on 40 keys charged 5 to a batch, the keys
  *       spread over both servers (SCAN on each), every key with a TTL.
  *   test_store_redis bench PORT
@@ -105,17 +106,29 @@ sleep_ms(int ms)
 
 /* --- a direct connection for looking at the server ------------------ */
 
+/* The servers' requirepass (shard part), for admin and the stores. */
+static const char *redis_pass;
+
 static redisContext *
 admin(int port)
 {
 	struct timeval tv = { 2, 0 };
 	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *rp;
 
 	if (c == NULL || c->err) {
 		printf("Bail out! cannot connect to redis on %d\n", port);
 		exit(1);
 	}
 	redisSetTimeout(c, tv);
+	if (redis_pass != NULL) {
+		rp = redisCommand(c, "AUTH %s", redis_pass);
+		if (rp == NULL || rp->type != REDIS_REPLY_STATUS) {
+			printf("Bail out! AUTH on %d refused\n", port);
+			exit(1);
+		}
+		freeReplyObject(rp);
+	}
 	return c;
 }
 
@@ -487,6 +500,7 @@ mkredis(int port, const char *prefix, const char *secret, int pool,
 	o.pool = pool;
 	o.command_timeout_ms = cmd_timeout_ms;
 	o.connect_timeout_ms = 200;
+	o.password = redis_pass;
 	o.breaker_failures = 3;
 	o.breaker_min_ns = 500 * MS;
 	o.breaker_max_ns = 2000 * MS;
@@ -1260,6 +1274,7 @@ test_shard(int nport, int port1, int port2)
 		o.host = "127.0.0.1";
 		o.port = nport;
 		o.prefix = prefix;
+		o.password = redis_pass;
 		got = store_redis_hash_get(&o, "rules", read_pair, &rb, err,
 		    sizeof(err));
 		ok(put == 0 && got == 0 && rb.n == 2 && rb.match == 2,
@@ -1366,8 +1381,10 @@ main(int argc, char **argv)
 		test_fail(port, argv[3], argv[4]);
 	else if (strcmp(argv[1], "down") == 0)
 		test_down(port);
-	else if (strcmp(argv[1], "shard") == 0 && argc == 5)
+	else if (strcmp(argv[1], "shard") == 0 && (argc == 5 || argc == 6)) {
+		redis_pass = argc == 6 ? argv[5] : NULL;
 		test_shard(port, atoi(argv[3]), atoi(argv[4]));
+	}
 	else if (strcmp(argv[1], "bench") == 0)
 		test_bench(port);
 	else if (strcmp(argv[1], "sentinel") == 0 && (argc == 6 || argc == 7))
