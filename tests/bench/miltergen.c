@@ -679,6 +679,44 @@ verdict(struct conn *c, enum stage st, int final_refuse, int closes)
 	c->next = ST_COUNT;
 }
 
+/*
+ * A final reply the MTA would accept: a known one; SMFIR_SKIP only for
+ * a body chunk; SMFIR_REPLYCODE as "ddd[ -]text\0" with a 4xx or 5xx.
+ */
+static int
+final_ok(unsigned char cmd, enum stage st, const unsigned char *p,
+    size_t len)
+{
+	if (cmd == '\0' || strchr("cartdyf4s", cmd) == NULL)
+		return 0;
+	if (cmd == 's')
+		return st == ST_BODY;
+	if (cmd != 'y')
+		return 1;
+	return len >= 4 && p[len - 1] == '\0' && p[0] >= '4' && p[0] <= '5' &&
+	    p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
+	    (p[3] == ' ' || p[3] == '-' || p[3] == '\0');
+}
+
+/*
+ * Progress, or a modification before the final reply (only valid at end
+ * of message): counted; the reply is still awaited. -1: out of place.
+ */
+static int
+interim(unsigned char cmd, enum stage st)
+{
+	if (cmd == 'p') {
+		G.rk[R_PROGRESS]++;
+		return 0;
+	}
+	if (st != ST_EOM)
+		return -1;
+	G.rk[cmd == 'h' ? R_ADDHEADER : cmd == 'i' ? R_INSHEADER :
+	    cmd == 'm' ? R_CHGHEADER : cmd == 'q' ? R_QUARANTINE :
+	    R_OTHERMOD]++;
+	return 0;
+}
+
 /* One packet from the milter. 0 ok, -1 protocol error. */
 static int
 on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
@@ -701,28 +739,10 @@ on_packet(struct conn *c, unsigned char cmd, const unsigned char *p,
 	}
 	if (!c->waiting)
 		return -1;	/* a reply nobody asked for */
-	switch (cmd) {
-	case 'p':
-		G.rk[R_PROGRESS]++;
-		return 0;
-	case 'h': case 'i': case 'm': case 'q': case 'b': case '+':
-	case '-': case '2': case 'e':
-		/* Modifications: only at end of message. */
-		if (st != ST_EOM)
-			return -1;
-		G.rk[cmd == 'h' ? R_ADDHEADER : cmd == 'i' ? R_INSHEADER :
-		    cmd == 'm' ? R_CHGHEADER : cmd == 'q' ? R_QUARANTINE :
-		    R_OTHERMOD]++;
-		return 0;
-	default:
-		break;
-	}
+	if (strchr("phimqb+-2e", cmd) != NULL && cmd != '\0')
+		return interim(cmd, st);
 	/* Only a well-formed final reply counts as a decision. */
-	if (strchr("cartdyf4s", cmd) == NULL || cmd == '\0' ||
-	    (cmd == 's' && st != ST_BODY) ||
-	    (cmd == 'y' && (len < 4 || p[len - 1] != '\0' || p[0] < '4' ||
-	    p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' ||
-	    p[2] > '9' || (p[3] != ' ' && p[3] != '-' && p[3] != '\0'))))
+	if (!final_ok(cmd, st, p, len))
 		return -1;
 	c->waiting = 0;
 	G.decisions++;
