@@ -27,7 +27,7 @@ export MANWIDTH=80 MANPAGER=cat PAGER=cat LC_ALL=C.UTF-8
 # lint PAGE: man-db and groff, every warning enabled, print nothing.
 lint() {
 	local page=$mandir/$1 name=$1
-	t_begin "$name lints clean (man --warnings, groff -ww)"
+	t_begin "$name lints clean (man --warnings, groff -ww, lexgrog)"
 	if [ ! -f "$page" ]; then
 		t_true "$page: no such file"
 		t_end
@@ -44,6 +44,9 @@ lint() {
 	# A page that formats to nothing would pass the above.
 	grep -q '^NAME' "$tmp/$name.txt" ||
 	    t_true "man -l $name: no NAME section in the output"
+	# mandb and apropos read the NAME line; lintian checks it too.
+	lexgrog "$page" 2>&1 | grep -q ': "[^ ]* - .' ||
+	    t_true "lexgrog $name: no \"name - description\" whatis entry"
 	t_end "$tmp/$name.man.err" "$tmp/$name.groff.err"
 }
 
