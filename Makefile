@@ -94,6 +94,13 @@ fuzz-bins: $(FUZZ_BIN)
 fuzz: deps fuzz-bins
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
+# make fuzz-long [FUZZ_RUNS=N]: each target for N executions, one at a
+# time under nice 19 (issue #8 asks 10 million before it is resolved).
+FUZZ_RUNS ?= 10000000
+.PHONY: fuzz-long
+fuzz-long: deps fuzz-bins
+	@tests/fuzz/long.sh $(FUZZ_RUNS) $(FUZZ_BIN)
+
 run: deps src/warden
 	@src/warden check -c etc/warden.conf >/dev/null || exit 1
 	@echo "warden: serving etc/warden.conf on $$(sed -n 's/^ *socket *= *"\([^"]*\)".*/\1/p' etc/warden.conf | head -1) (Ctrl-C stops)"
