@@ -934,6 +934,14 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 	if ((s = config_setting_get_member(g, "reply")) != NULL) {
 		if (parse_reply(l, r, s) != 0)
 			rc = -1;
+	} else if (r->action == ACTION_REJECT && r->stage == STAGE_UNKNOWN) {
+		/* The default 550 would load and then never reach a client. */
+		diag_err(l->d, file, lcfg_line(config_setting_get_member(g,
+		    "action")), "action: reject at stage unknown is not "
+		    "honoured: Postfix answers unknown commands with its own "
+		    "500 5.5.2 and honours only 4xx from a milter; use tempfail "
+		    "(e.g. reply = \"421 4.7.0 ...\")");
+		rc = -1;
 	} else if (r->action == ACTION_REJECT ||
 	    r->action == ACTION_TEMPFAIL) {
 		if (reply_default(&r->reply, r->action) != 0)

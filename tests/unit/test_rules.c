@@ -322,6 +322,9 @@ static const struct bad_case bad_cases[] = {
 	{ "5xx-at-unknown",
 	    RULE("unknown", "reject", "    reply = \"550 5.5.2 no\";\n"),
 	    1, 6, "stage unknown needs a 4xx code" },
+	{ "reject-at-unknown-default-reply",
+	    RULE("unknown", "reject", ""),
+	    1, 5, "reject at stage unknown is not honoured" },
 	/* Settings that conflict. */
 	{ "reply-with-accept",
 	    RULE("envfrom", "accept", "    reply = \"550 5.7.1 x\";\n"),
