@@ -426,6 +426,42 @@ load_breaker(struct cl *l, const config_setting_t *g)
 	l->rc = -1;
 }
 
+/*
+ * What store_redis.c would refuse when the store opens, refused here so
+ * that `warden check` says it, not the daemon's start.
+ */
+static void
+check_prefix(struct cl *l, const config_setting_t *g)
+{
+	const char *p = l->c->store.redis.prefix;
+	const config_setting_t *s;
+
+	if (strlen(p) <= 128 && strpbrk(p, "{}") == NULL)
+		return;
+	s = config_setting_get_member(g, "prefix");
+	/* Braces would make the prefix the hash tag, not the key's. */
+	diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+	    "store.redis.prefix: %s", strlen(p) > 128 ?
+	    "longer than 128 bytes" : "must not contain '{' or '}'");
+	l->rc = -1;
+}
+
+/* "HOST:PORT" or "[V6]:PORT", PORT 1..65535. */
+static int
+host_port_ok(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == v || colon[1] == '\0')
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && port >= 1 && port <= 65535 &&
+	    (colon[1] >= '0' && colon[1] <= '9');
+}
+
 static void
 load_redis(struct cl *l, const config_setting_t *g)
 {
@@ -441,6 +477,7 @@ load_redis(struct cl *l, const config_setting_t *g)
 	get_str(l, g, "password", "store.redis.", &c->store.redis.password);
 	get_int(l, g, "db", "store.redis.", 0, 65535, &c->store.redis.db);
 	get_str(l, g, "prefix", "store.redis.", &c->store.redis.prefix);
+	check_prefix(l, g);
 	get_int(l, g, "connect_timeout_ms", "store.redis.", 1, 60000,
 	    &c->store.redis.connect_timeout_ms);
 	get_int(l, g, "command_timeout_ms", "store.redis.", 1, 60000,
@@ -466,11 +503,10 @@ load_redis(struct cl *l, const config_setting_t *g)
 	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
 		v = config_setting_type(e) == CONFIG_TYPE_STRING ?
 		    config_setting_get_string(e) : NULL;
-		if (v == NULL || strrchr(v, ':') == NULL ||
-		    i >= CFG_SENTINELS_MAX) {
+		if (v == NULL || !host_port_ok(v) || i >= CFG_SENTINELS_MAX) {
 			diag_err(l->d, lcfg_file(e, l->file), lcfg_line(e),
 			    "store.redis.sentinels: element %d must be "
-			    "\"HOST:PORT\" (at most %d)", i + 1,
+			    "\"HOST:PORT\" with PORT 1..65535 (at most %d)", i + 1,
 			    CFG_SENTINELS_MAX);
 			l->rc = -1;
 			continue;

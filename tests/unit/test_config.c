@@ -510,6 +510,23 @@ static const struct bad_case bad_cases[] = {
 	{ "breaker-backoff-0", "store = {\n  redis = {\n"
 	    "    breaker_backoff_ms = 0;\n  };\n};\n", 1, 3,
 	    "store.redis.breaker_backoff_ms: 0 not in 1.." },
+	{ "prefix-braces", "store = {\n  redis = {\n"
+	    "    prefix = \"w{x}:\";\n  };\n};\n", 1, 3,
+	    "store.redis.prefix: must not contain '{' or '}'" },
+	{ "prefix-long", "store = {\n  redis = {\n"
+	    "    prefix = \"" "0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0\";\n  };\n};\n", 1, 3,
+	    "store.redis.prefix: longer than 128 bytes" },
+	{ "sentinel-port-word", "store = {\n  redis = {\n"
+	    "    master_name = \"m\";\n"
+	    "    sentinels = [ \"10.0.0.2:26379\",\n"
+	    "      \"10.0.0.3:sentinel\" ];\n  };\n};\n", 1, 5,
+	    "sentinels: element 2 must be \"HOST:PORT\" with PORT" },
+	{ "sentinel-port-zero", "store = {\n  redis = {\n"
+	    "    master_name = \"m\";\n"
+	    "    sentinels = [ \"[::1]:0\" ];\n  };\n};\n", 1, 4,
+	    "sentinels: element 1 must be" },
 	{ "breaker-max-below", "store = {\n  redis = {\n"
 	    "    breaker_backoff_ms = 2000;\n"
 	    "    breaker_backoff_max_ms = 1999;\n  };\n};\n", 1, 4,
