@@ -1041,6 +1041,7 @@ static void
 main_loop(const char *path)
 {
 	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
+	char mpath[PATH_MAX];
 	int64_t next, now;
 	unsigned char b;
 	int interval, timeout;
@@ -1059,7 +1060,17 @@ main_loop(const char *path)
 			continue;
 		switch (b) {
 		case SIGHUP:
+			str_copy(mpath, sizeof(mpath),
+			    D.snap->cfg->daemon.metrics_file,
+			    strlen(D.snap->cfg->daemon.metrics_file));
 			reload(path);
+			/*
+			 * A file left where the collector reads it would be
+			 * served frozen for ever: gone with the setting.
+			 */
+			if (mpath[0] != '\0' && strcmp(mpath,
+			    D.snap->cfg->daemon.metrics_file) != 0)
+				(void)unlink(mpath);
 			/* Rules may have come or gone: show it now. */
 			write_metrics();
 			break;

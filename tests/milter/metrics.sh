@@ -197,9 +197,10 @@ t_m_reload() {
 	c_reports
 }
 
-# A metrics_file that cannot be written: one warning line however often
-# it fails (rate-limited), warden goes on answering, and the first good
-# write after says how many failures were not logged.
+# metrics_file moved (by a reload) to where it cannot be written: the
+# old file is removed, one warning line however often it fails
+# (rate-limited), warden goes on answering, and the first good write
+# after says how many failures were not logged.
 t_m_error() {
 	local from i k n
 	cp "$TMP/C/baddir.conf" "$TMP/C/warden.conf"
@@ -211,6 +212,8 @@ t_m_error() {
 		tail -c +"$((from + 1))" "$TMP/C/log" | grep -q -F 'metrics: cannot create' && break
 		sleep 0.1
 	done
+	# The old file went with the old setting (no frozen counters).
+	[ -e "$MFILE" ] && detail "$MFILE still there after metrics_file moved"
 	# Three SIGUSR1 one after the other (two pending ones would merge
 	# into one); each writes the stats lines before it tries the file.
 	for k in 1 2 3; do

@@ -608,7 +608,7 @@ scenario "metrics_file: written at start (mode 0644, strict parse, all 0)" t_m_s
 scenario "metrics_file: SIGUSR1 -> counters, per-rule series, store histogram match the traffic sent" t_m_traffic
 scenario "metrics_file: reloads (ok, failed) counted and written at once" t_m_reload
 scenario "log_privacy: IP, addresses, login as digests (= Python HMAC, = warden hash); none in clear; needs key_secret" t_m_privacy
-scenario "metrics_file: unwritable -> one rate-limited line, warden answers, recovery logged" t_m_error
+scenario "metrics_file: moved to an unwritable place -> old file removed, one rate-limited line, warden answers, recovery logged" t_m_error
 scenario "metrics_file: SIGTERM -> exit 0, final counts written" t_m_stop
 scenario "SIGTERM: both stop cleanly (exit 0, stop line, no sanitizer/valgrind report)" t_shutdown
 echo "1..$N"
