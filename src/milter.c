@@ -3,7 +3,7 @@
  * Owns: translating libmilter callbacks into session facts and engine
  * stages, verdicts into smfi_setreply/SMFIS_*, negotiation, the listening
  * socket, privilege drop, signals (reload, stats, stop).
- * Not: policy (engine.c), formats (declog.c, stats.c).
+ * Not: policy (engine.c), formats (declog.c, stats.c, metrics.c).
  * Threads: libmilter runs callbacks on many threads; one connection's
  * callbacks are serialised. The running config is a refcounted snapshot:
  * a connection takes one at connect and keeps it until close, so a reload
