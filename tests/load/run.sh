@@ -241,6 +241,8 @@ echo "# per-session RSS (kB), $NS sessions held after helo: warden ${KB[warden-h
 echo "# second cycle: warden ${KB[warden-helo2]}, null ${KB[null-helo2]}, difference $(d "${KB[warden-helo2]}" "${KB[null-helo2]}")"
 echo "# held after the last RCPT (a transaction open): warden ${KB[warden-rcpt]}, null ${KB[null-rcpt]}, difference $(d "${KB[warden-rcpt]}" "${KB[null-rcpt]}")"
 echo "# threads idle -> $NS open: warden ${IDLE_TH[warden-helo]} -> ${OPEN_TH[warden-helo]}, null ${IDLE_TH[null-helo]} -> ${OPEN_TH[null-helo]} (libmilter's worker pool, not a thread per session)"
+# Held sessions wait for the client: none is busy.
+echo "# issue #4 threads target, 2 x $(nproc) cores + 0 busy = $((2 * $(nproc))): warden ${OPEN_TH[warden-helo]}, null milter ${OPEN_TH[null-helo]}"
 
 # miltergen itself: malformed answers (lengths, OPTNEG, symlists, reply
 # codes, replies out of place, a stall, a close inside a packet) each
