@@ -73,6 +73,8 @@ chmod 755 "$T"		# warden runs as nobody; Postfix wants no writable parents
 WARDEN_PID= LOAD_PID= PROXY_PID= SAMPLER_PID= RP=
 cleanup() {
 	set +e
+	# A case may have left warden stopped (SIGSTOP): TERM needs it running.
+	[ -n "$WARDEN_PID" ] && kill -CONT "$WARDEN_PID" 2>/dev/null
 	stop_pid "$LOAD_PID" 5
 	stop_pid "$SAMPLER_PID" 2
 	pf_stop
@@ -217,7 +219,7 @@ no_loss() {
 }
 # report NAME: one diagnostic line
 report() {
-	echo "# $1: n=$(val "$1" n) delivered=$(val "$1" ok) 4xx=$(val "$1" t4) 5xx=$(val "$1" p5) unanswered=$(val "$1" err) tx max=$(val "$1" max_tx_ms)ms p99=$(val "$1" p99_tx_ms)ms; refusals: $(val "$1" codes)"
+	echo "# $1: n=$(val "$1" n) delivered=$(val "$1" ok) 4xx=$(val "$1" t4) 5xx=$(val "$1" p5) unanswered=$(val "$1" err) tx max=$(val "$1" max_tx_ms)ms p99=$(val "$1" p99_tx_ms)ms session max=$(val "$1" max_session_ms)ms; refusals: $(val "$1" codes)"
 }
 
 # --- warden, smtp-sink, Postfix, redis ----------------------------------
