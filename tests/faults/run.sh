@@ -475,7 +475,9 @@ t_begin "4 SIGHUP storm: 90 'reload: ok' and 10 'reload: failed' lines, the last
 t_eq "HUPs without their reload line within 5 s" "$missed" 0
 t_eq "reload: ok lines" "$(($(nlines "$WLOG" "reload: ok ") - R_OK0))" 90
 t_eq "reload: failed lines" "$(($(nlines "$WLOG" "reload: failed") - R_BAD0))" 10
-t_re "$WLOG" 'reload: failed, keeping the running rules: .*reload\.rules:[0-9]+: reply: action reject needs a 5xx code, got 450'
+# FILE:LINE of the broken file's one error (its wording is the rules
+# suites' business)
+t_re "$WLOG" 'reload: failed, keeping the running rules: .*/rules/reload\.rules:[0-9]+: '
 t_eq "reload@example.com after the storm" "$AFTER_STORM" "p5 rcpt 550 5.7.1 Reload version A"
 t_end
 
