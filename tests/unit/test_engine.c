@@ -535,6 +535,7 @@ static void
 test_conditions(void **state)
 {
 	const struct cond_case *c;
+	enum action act;
 	char text[2048];
 	struct fx *f;
 	size_t i;
@@ -542,18 +543,22 @@ test_conditions(void **state)
 	(void)state;
 	for (i = 0; i < NELEM(cond_cases); i++) {
 		c = &cond_cases[i];
+		/* At unknown only a 4xx is honoured: tempfail. */
+		act = c->stage == STAGE_UNKNOWN ? ACTION_TEMPFAIL :
+		    ACTION_REJECT;
 		if (c->match != NULL)
 			snprintf(text, sizeof(text), "rules = ( { name = \"c\"; "
 			    "stage = \"%s\"; match = { %s }; action = "
-			    "\"reject\"; } );", stage_name(c->stage), c->match);
+			    "\"%s\"; } );", stage_name(c->stage), c->match,
+			    action_name(act));
 		else
 			snprintf(text, sizeof(text), "rules = ( { name = \"c\"; "
-			    "stage = \"%s\"; action = \"reject\"; } );",
-			    stage_name(c->stage));
+			    "stage = \"%s\"; action = \"%s\"; } );",
+			    stage_name(c->stage), action_name(act));
 		f = fx_with(text);
 		sx_apply(&f->s, &c->x);
 		WANT_ACT(c->row, ev(f, c->stage, T0),
-		    c->want ? ACTION_REJECT : ACTION_CONTINUE);
+		    c->want ? act : ACTION_CONTINUE);
 		WANT_INT(c->row, "hits", atomic_load(&rule_named(f,
 		    "c")->hits), c->want);
 		fx_free(f);
@@ -855,7 +860,7 @@ static const char accept_rules_fmt[] = "rules = ("
 	"{ name = \"x-data\"; stage = \"data\"; action = \"reject\"; },"
 	"{ name = \"x-header\"; stage = \"header\"; action = \"reject\"; },"
 	"{ name = \"x-eom\"; stage = \"eom\"; action = \"reject\"; },"
-	"{ name = \"x-unknown\"; stage = \"unknown\"; action = \"reject\"; }"
+	"{ name = \"x-unknown\"; stage = \"unknown\"; action = \"tempfail\"; }"
 	");";
 
 static void
@@ -923,7 +928,9 @@ test_accept_connection(void **state)
 		for (k = 0; k < NELEM(later); k++) {
 			snprintf(row, sizeof(row), "not accepted: %s",
 			    stage_name(later[k]));
-			WANT_ACT(row, ev(f, later[k], T0), ACTION_REJECT);
+			/* At unknown only a 4xx is honoured: tempfail. */
+			WANT_ACT(row, ev(f, later[k], T0), later[k] ==
+			    STAGE_UNKNOWN ? ACTION_TEMPFAIL : ACTION_REJECT);
 		}
 		fx_free(f);
 	}
@@ -955,7 +962,7 @@ test_accept_message(void **state)
 	/* Only the message: an unknown command is not part of it. */
 	sess_set_command(&f->s, "EXPN x", 6);
 	WANT_ACT("unknown during accepted message", ev(f, STAGE_UNKNOWN, T0),
-	    ACTION_REJECT);
+	    ACTION_TEMPFAIL);
 	/* The next message starts afresh. */
 	sess_reset_msg(&f->s);
 	set_sender(&f->s, "<a@other.example>");
