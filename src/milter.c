@@ -855,6 +855,33 @@ on_signal(int sig)
 }
 
 /*
+ * libmilter's signal thread sigwait()s SIGHUP, SIGTERM and SIGINT and
+ * takes each one as "stop". The main thread keeps them unblocked, but
+ * Linux may still hand a process-directed signal to a thread waiting in
+ * sigwait (when the main thread is off CPU with another signal pending,
+ * and always at valgrind's choice): one SIGHUP in a reload storm would
+ * stop warden. This definition takes the place of libc's for libmilter
+ * (the only caller here) and never waits for SIGHUP, so SIGHUP stays
+ * blocked in that thread and only the main thread can take it. SIGTERM
+ * and SIGINT mean stop to both, so either may take them.
+ */
+int
+sigwait(const sigset_t *restrict set, int *restrict sig)
+{
+	sigset_t s = *set;
+	int r;
+
+	sigdelset(&s, SIGHUP);
+	do
+		r = sigwaitinfo(&s, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	*sig = r;
+	return 0;
+}
+
+/*
  * A unix socket left by a crashed instance is removed; one that still
  * answers belongs to a running instance and is left alone.
  */

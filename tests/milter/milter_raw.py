@@ -341,6 +341,11 @@ def sc_storm(port, threads=8, sessions=40):
         t.join()
 
 
+def sc_one(port):
+    """One storm session: instance B still answers."""
+    sc_storm(port, threads=1, sessions=1)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.stderr.write("usage: milter_raw.py PORT SCENARIO\n")
