@@ -245,6 +245,25 @@ load_milter(struct cl *l, const config_setting_t *root)
 		    "cut", c->milter.timeout);
 }
 
+/*
+ * The daemon's working directory is wherever it was started from
+ * (systemd: /), so a relative path would land somewhere else than the
+ * postmaster thinks and than `warden check` could tell.
+ */
+static void
+need_abs(struct cl *l, const config_setting_t *g, const char *key,
+    const char *v)
+{
+	const config_setting_t *s;
+
+	if (v[0] == '\0' || v[0] == '/')
+		return;
+	s = config_setting_get_member(g, key);
+	diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+	    "daemon.%s: \"%s\" must be an absolute path", key, v);
+	l->rc = -1;
+}
+
 static void
 load_daemon(struct cl *l, const config_setting_t *root)
 {
@@ -267,6 +286,8 @@ load_daemon(struct cl *l, const config_setting_t *root)
 	get_int(l, g, "stats_interval", "daemon.", 0, 86400,
 	    &c->daemon.stats_interval);
 	get_str(l, g, "metrics_file", "daemon.", &c->daemon.metrics_file);
+	need_abs(l, g, "pidfile", c->daemon.pidfile);
+	need_abs(l, g, "metrics_file", c->daemon.metrics_file);
 	if (g != NULL) {
 		switch (lcfg_get_bool(g, "log_privacy", &b, l->file,
 		    "daemon.", l->d)) {
@@ -725,5 +746,9 @@ config_load(const char *path, struct diag *d)
 	}
 	c = config_load_buf(path, buf, len, d);
 	free(buf);
+	if (c != NULL)
+		match_file_perms(path, c->store.key_secret[0] != '\0' ||
+		    c->store.redis.password[0] != '\0' ||
+		    c->store.redis.sentinel_password[0] != '\0', d);
 	return c;
 }

@@ -599,6 +599,24 @@ set_err(char *err, size_t errlen, const char *what, int e)
 		snprintf(err, errlen, "%s", what);
 }
 
+void
+match_file_perms(const char *path, int secret, struct diag *d)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return;
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		diag_warn(d, path, 0, "writable by %s (mode %04o): whoever "
+		    "can write it sets the mail policy",
+		    st.st_mode & S_IWOTH ? "everyone" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+	if (secret && (st.st_mode & S_IROTH))
+		diag_warn(d, path, 0, "holds a password or key_secret and is "
+		    "readable by everyone (mode %04o): chmod o-r",
+		    (unsigned)(st.st_mode & 07777));
+}
+
 char *
 match_read_file(const char *path, size_t max, size_t *len_out, char *err,
     size_t errlen)
@@ -713,6 +731,7 @@ list_load(const char *path, const struct match_src *src, struct diag *d,
 		diag_err(d, src->file, src->line, "%s: %s", full, err);
 		return -1;
 	}
+	match_file_perms(full, 0, d);
 	lsrc.file = full;
 	lsrc.basedir = src->basedir;
 	for (p = buf; p < buf + len; p = nl + 1) {

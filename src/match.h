@@ -113,4 +113,12 @@ int	match_owners_test(const struct match_owners *, const char *login,
 char	*match_read_file(const char *path, size_t max, size_t *len_out,
 	    char *err, size_t errlen);
 
+/*
+ * Warns (FILE:0) when others than the owner may write path: whoever can
+ * write a config, rule or map file sets the mail policy. With secret
+ * set (the file holds a password or store.key_secret) also when anyone
+ * may read it.
+ */
+void	match_file_perms(const char *path, int secret, struct diag *);
+
 #endif

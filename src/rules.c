@@ -1247,6 +1247,7 @@ rules_load(const char *const *files, size_t nfiles,
 			rc = -1;
 			continue;
 		}
+		match_file_perms(files[i], 0, d);
 		if (load_buf(&l, buf, len) != 0)
 			rc = -1;
 		free(buf);

@@ -441,6 +441,10 @@ static const struct bad_case bad_cases[] = {
 	{ "max-keys-string", "store = {\n  memory = { max_keys = \"1\"; };\n"
 	    "};\n", 1, 2, "store.memory.max_keys: must be an integer" },
 	/* Choices. */
+	{ "pidfile-relative", "daemon = {\n  pidfile = \"warden.pid\";\n};\n",
+	    1, 2, "daemon.pidfile: \"warden.pid\" must be an absolute path" },
+	{ "metrics-relative", "daemon = {\n\n  metrics_file = \"m.prom\";\n};\n",
+	    1, 3, "daemon.metrics_file: \"m.prom\" must be an absolute path" },
 	{ "log-file", "daemon = {\n  log = \"file\";\n};\n", 1, 2,
 	    "daemon.log: \"file\" is not one of syslog, stderr" },
 	{ "facility-kern", "daemon = {\n  syslog_facility = \"kern\";\n};\n",
@@ -928,6 +932,58 @@ test_config_load_files(void **state)
 	tree_free(&t);
 }
 
+/* Files others may write, and secrets others may read, are warned about. */
+static void
+test_file_perms(void **state)
+{
+	static const char secret[] = RULES_LINE
+	    "store = { key_secret = \"k\"; };\n";
+	struct tree t;
+	struct config *c;
+	struct diag d;
+	char rules[400];
+
+	(void)state;
+	tree_new(&t);
+	/* As the glob in RULES_LINE names it. */
+	snprintf(rules, sizeof(rules), "%s/../rules/a.rules", t.etc);
+	tu_write(t.etc, "warden.conf", RULES_LINE, (size_t)-1);
+	assert_int_equal(chmod(t.conf, 0666), 0);
+	assert_int_equal(chmod(rules, 0664), 0);
+	diag_init(&d);
+	c = config_load(t.conf, &d);
+	assert_non_null(c);
+	assert_true(has(&d, DIAG_WARNING, t.conf, 0,
+	    "writable by everyone (mode 0666)"));
+	assert_true(has(&d, DIAG_WARNING, rules, 0,
+	    "writable by its group (mode 0664)"));
+	assert_int_equal(d.warnings, 2);
+	config_free(c);
+	diag_fini(&d);
+	/* A secret: readable by everyone is worth a word, 0640 is not. */
+	tu_write(t.etc, "warden.conf", secret, (size_t)-1);
+	assert_int_equal(chmod(t.conf, 0644), 0);
+	assert_int_equal(chmod(rules, 0644), 0);
+	diag_init(&d);
+	c = config_load(t.conf, &d);
+	assert_non_null(c);
+	assert_true(has(&d, DIAG_WARNING, t.conf, 0,
+	    "holds a password or key_secret and is readable by everyone"));
+	assert_int_equal(d.warnings, 1);
+	config_free(c);
+	diag_fini(&d);
+	assert_int_equal(chmod(t.conf, 0640), 0);
+	diag_init(&d);
+	c = config_load(t.conf, &d);
+	assert_non_null(c);
+	if (d.warnings != 0)
+		dump(&d);
+	assert_int_equal(d.warnings, 0);
+	config_free(c);
+	diag_fini(&d);
+	tree_free(&t);
+}
+
 /* The shipped configuration: 0 errors, 0 warnings. */
 static void
 test_shipped_config(void **state)
@@ -970,6 +1026,7 @@ main(void)
 		cmocka_unit_test(test_glob_absolute),
 		cmocka_unit_test(test_config_and_rules_errors),
 		cmocka_unit_test(test_config_load_files),
+		cmocka_unit_test(test_file_perms),
 		cmocka_unit_test(test_shipped_config),
 	};
 
