@@ -336,6 +336,14 @@ glob_err(const char *path, int err)
 	return err != ENOENT && err != ENOTDIR;
 }
 
+/*
+ * More rule files than this is a typo (a stray leading slash globs the
+ * whole file system), not a rule set. Refusing it bounds the duplicate
+ * check below, which is quadratic: such a glob kept a load busy for
+ * seconds (found by fuzz_config).
+ */
+#define CFG_RULE_FILES_MAX	1000
+
 /* One glob, relative to the config file; each match once, sorted. */
 static void
 expand_glob(struct cl *l, const config_setting_t *s, const char *pat)
@@ -364,6 +372,12 @@ expand_glob(struct cl *l, const config_setting_t *s, const char *pat)
 		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
 		    "rules.files: \"%s\": cannot read the directory", pat);
 		l->rc = -1;
+	} else if (gl.gl_pathc > CFG_RULE_FILES_MAX - l->c->rules.nfiles) {
+		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
+		    "rules.files: \"%s\" matches %zu files: more than %d "
+		    "rule files in all", pat, gl.gl_pathc, CFG_RULE_FILES_MAX);
+		l->rc = -1;
+		rc = GLOB_NOSPACE;
 	}
 	for (i = 0; rc == 0 && i < gl.gl_pathc; i++) {
 		for (dup = 0, j = 0; j < l->c->rules.nfiles && !dup; j++)

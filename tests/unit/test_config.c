@@ -838,6 +838,50 @@ test_glob_absolute(void **state)
 	tree_free(&t);
 }
 
+/*
+ * More than 1000 rule files in all is refused, naming the glob's line:
+ * found by fuzz_config, where "/" globs over the whole file system kept
+ * one load busy for over 10 s (tests/fuzz/corpus/config/regress-glob-many).
+ * 1000 files (a.rules and 999 more) still load.
+ */
+static void
+test_glob_too_many(void **state)
+{
+	char name[32], text[128];
+	struct tree t;
+	struct config *c;
+	struct diag d;
+	int i;
+
+	(void)state;
+	tree_new(&t);
+	for (i = 0; i < 999; i++) {
+		snprintf(name, sizeof(name), "r%04d.rules", i);
+		snprintf(text, sizeof(text), "rules = ( { name = \"r%04d\"; "
+		    "stage = \"helo\"; action = \"log\"; } );\n", i);
+		tu_write(t.rules, name, text, (size_t)-1);
+	}
+	c = load(&t, RULES_LINE, &d);
+	if (c == NULL)
+		dump(&d);
+	assert_non_null(c);
+	assert_int_equal(c->rules.nfiles, 1000);
+	config_free(c);
+	diag_fini(&d);
+
+	tu_write(t.rules, "r0999.rules", "rules = ( { name = \"r0999\"; "
+	    "stage = \"helo\"; action = \"log\"; } );\n", (size_t)-1);
+	c = load(&t, RULES_LINE, &d);
+	assert_null(c);
+	if (d.errors != 1 || !has(&d, DIAG_ERROR, t.conf, 1,
+	    "\"../rules/*.rules\" matches 1001 files: more than 1000")) {
+		dump(&d);
+		fail_msg("want one error naming the glob and 1001 files");
+	}
+	diag_fini(&d);
+	tree_free(&t);
+}
+
 /* Config errors and rule errors are reported together, in one run. */
 static void
 test_config_and_rules_errors(void **state)
@@ -1024,6 +1068,7 @@ main(void)
 		cmocka_unit_test(test_sentinels),
 		cmocka_unit_test(test_globs),
 		cmocka_unit_test(test_glob_absolute),
+		cmocka_unit_test(test_glob_too_many),
 		cmocka_unit_test(test_config_and_rules_errors),
 		cmocka_unit_test(test_config_load_files),
 		cmocka_unit_test(test_file_perms),
