@@ -61,6 +61,8 @@ struct conn {
 	struct sess	*s;		/* during a callback: see conn_open */
 	unsigned long	noreply;	/* SMFIP_NR_* the MTA agreed to */
 	struct sess_keep keep;		/* between callbacks */
+	int		gk;		/* enum gate_kind of this callback */
+	int		draining;	/* answered while stopping */
 };
 
 /* The daemon's shared state; see the file comment for why it is here. */
@@ -74,6 +76,10 @@ static struct {
 	_Atomic int64_t	err_logged;	/* last store-error line */
 	_Atomic uint64_t err_quiet;	/* store-error lines not written */
 	struct metrics_state metrics;	/* main thread only */
+	_Atomic uint64_t gate;		/* see gate_enter */
+	atomic_int	stopping;	/* sigwait: hand libmilter SIGINT */
+	atomic_int	have_sigthr;	/* sigthr is set */
+	pthread_t	sigthr;		/* libmilter's signal thread */
 } D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER, .sigpipe = { -1, -1 } };
 
 static int64_t
@@ -414,6 +420,61 @@ conn_of(SMFICTX *ctx)
 	return smfi_getpriv(ctx);
 }
 
+/* --- stopping -------------------------------------------------------- */
+
+/*
+ * D.gate lets a stop wait for the callbacks in flight with no lock on
+ * the hot path (one atomic add and one compare-and-swap a callback).
+ * Low bits: callbacks running; next: connections answered after the
+ * stop began and not closed yet; two flags set by stop_sessions.
+ */
+#define GATE_BUSY	((uint64_t)1)
+#define GATE_DRAIN	((uint64_t)1 << 24)
+#define GATE_COUNTS	(((uint64_t)1 << 48) - 1)
+#define GATE_STOP	((uint64_t)1 << 61)	/* commands wait */
+#define GATE_SHUT	((uint64_t)1 << 62)	/* every callback waits */
+
+enum gate_kind { GATE_CMD, GATE_END };	/* END: abort, close */
+
+/*
+ * Once warden stops, a callback for a new command never returns: no
+ * answer goes out, the connection closes when the process exits and the
+ * MTA applies its milter_default_action, as for any milter that is down.
+ * Answering tempfail here would overrule a postmaster's "accept".
+ */
+static void
+gate_enter(enum gate_kind k)
+{
+	uint64_t w = atomic_fetch_add(&D.gate, GATE_BUSY);
+
+	if ((w & GATE_SHUT) || (k == GATE_CMD && (w & GATE_STOP))) {
+		atomic_fetch_sub(&D.gate, GATE_BUSY);
+		for (;;)
+			pause();
+	}
+}
+
+/*
+ * A command answered after the stop began still has its reply to be
+ * written by libmilter, which then sees MILTER_ABRT and closes the
+ * connection (x_close): the stop waits for that close. One atomic step,
+ * so the stop cannot see this callback gone before it is counted.
+ */
+static void
+gate_leave(struct conn *c, enum gate_kind k)
+{
+	uint64_t w = atomic_load(&D.gate), nw;
+	int drain;
+
+	do {
+		drain = k == GATE_CMD && c != NULL && !c->draining &&
+		    (w & GATE_STOP) != 0;
+		nw = w - GATE_BUSY + (drain ? GATE_DRAIN : 0);
+	} while (!atomic_compare_exchange_weak(&D.gate, &w, nw));
+	if (drain)
+		c->draining = 1;
+}
+
 /*
  * A connection's state is made at negotiation (so both use the same
  * snapshot) or, when the MTA skips that, at connect.
@@ -430,6 +491,8 @@ conn_new(SMFICTX *ctx)
 	c->snap = snap_get();
 	c->noreply = 0;
 	c->s = NULL;
+	c->gk = GATE_CMD;
+	c->draining = 0;
 	sess_keep_init(&c->keep);
 	smfi_setpriv(ctx, c);
 	return c;
@@ -441,8 +504,10 @@ conn_new(SMFICTX *ctx)
  * the callback, so a held connection costs ~1.5 kB, not ~13 kB.
  */
 static void
-conn_open(struct conn *c, struct sess *tmp)
+conn_open(struct conn *c, struct sess *tmp, enum gate_kind k)
 {
+	gate_enter(k);
+	c->gk = k;
 	c->s = sess_keep_open(&c->keep, tmp);
 }
 
@@ -456,6 +521,7 @@ conn_done(struct conn *c, sfsistat rc)
 			rc = SMFIS_TEMPFAIL;
 	}
 	c->s = NULL;
+	gate_leave(c, c->gk);
 	return rc;
 }
 
@@ -477,6 +543,7 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 	(void)f2;
 	(void)f3;
+	gate_enter(GATE_CMD);
 	if (c == NULL)
 		c = conn_new(ctx);
 	sn = c != NULL ? c->snap : snap_get();
@@ -501,6 +568,7 @@ x_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 				    sn->symlist[s]);
 	if (c == NULL)
 		snap_unref(sn);
+	gate_leave(c, GATE_CMD);
 	return SMFIS_CONTINUE;
 }
 
@@ -537,12 +605,16 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	 * Postfix's XCLIENT makes a second connect on the same milter
 	 * connection: a new client, the same snapshot and negotiation.
 	 */
+	gate_enter(GATE_CMD);
 	if (c != NULL) {
 		sess_keep_fini(&c->keep);
 		sess_keep_init(&c->keep);
-	} else if ((c = conn_new(ctx)) == NULL)
+	} else if ((c = conn_new(ctx)) == NULL) {
+		gate_leave(NULL, GATE_CMD);
 		return SMFIS_TEMPFAIL;
-	conn_open(c, &tmp);
+	}
+	c->gk = GATE_CMD;
+	c->s = sess_keep_open(&c->keep, &tmp);
 	stats_add(ST_CONNECTIONS, 1);
 	set_client(c->s, (const struct sockaddr *)hostaddr);
 	/* Postfix says "unknown", Sendmail "[ip]", when there is no name. */
@@ -567,7 +639,7 @@ x_helo(SMFICTX *ctx, char *helo)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	sess_set_helo(c->s, helo, helo != NULL ? strlen(helo) : 0);
 	tls = macro(ctx, "{tls_version}");
 	bits = macro(ctx, "{cipher_bits}");
@@ -588,7 +660,7 @@ x_envfrom(SMFICTX *ctx, char **argv)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	sess_reset_msg(c->s);
 	stats_add(ST_MESSAGES, 1);
 	sess_set_sender(c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0);
@@ -614,7 +686,7 @@ x_envrcpt(SMFICTX *ctx, char **argv)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	/* With SMFIP_RCPT_REJ Postfix marks refused ones mailer "error". */
 	rej = strcmp(macro(ctx, "{rcpt_mailer}"), "error") == 0;
 	sess_set_rcpt(c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0,
@@ -637,7 +709,7 @@ x_data(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	c->s->rcpt[0] = '\0';
 	c->s->size = 0;
 	/* Postfix's default milter_data_macros carry the queue id. */
@@ -656,7 +728,7 @@ x_header(SMFICTX *ctx, char *name, char *value)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	sess_set_header(c->s, name, strlen(name), value, strlen(value));
 	return conn_done(c, eval(ctx, c, STAGE_HEADER));
 }
@@ -670,7 +742,7 @@ x_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	(void)chunk;
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	c->s->size += (long long)len;
 	return conn_done(c, (c->noreply & SMFIP_NR_BODY) ? SMFIS_NOREPLY :
 	    SMFIS_CONTINUE);
@@ -687,7 +759,7 @@ x_eom(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	qid = macro(ctx, "i");
 	if (qid[0] != '\0')
 		sess_set_queue_id(c->s, qid, strlen(qid));
@@ -718,7 +790,8 @@ x_abort(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	/* Also how libmilter ends a transaction when warden stops. */
+	conn_open(c, &tmp, GATE_END);
 	sess_reset_msg(c->s);
 	return conn_done(c, SMFIS_CONTINUE);
 }
@@ -731,7 +804,7 @@ x_unknown(SMFICTX *ctx, const char *cmd)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp);
+	conn_open(c, &tmp, GATE_CMD);
 	sess_set_command(c->s, cmd, strlen(cmd));
 	return conn_done(c, eval(ctx, c, STAGE_UNKNOWN));
 }
@@ -741,12 +814,16 @@ x_close(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
 
+	gate_enter(GATE_END);
 	if (c != NULL) {
+		if (c->draining)
+			atomic_fetch_sub(&D.gate, GATE_DRAIN);
 		smfi_setpriv(ctx, NULL);
 		snap_unref(c->snap);
 		sess_keep_fini(&c->keep);
 		free(c);
 	}
+	gate_leave(NULL, GATE_END);
 	return SMFIS_CONTINUE;
 }
 
@@ -862,8 +939,9 @@ on_signal(int sig)
  * and always at valgrind's choice): one SIGHUP in a reload storm would
  * stop warden. This definition takes the place of libc's for libmilter
  * (the only caller here) and never waits for SIGHUP, so SIGHUP stays
- * blocked in that thread and only the main thread can take it. SIGTERM
- * and SIGINT mean stop to both, so either may take them.
+ * blocked in that thread and only the main thread can take it.
+ * SIGTERM and SIGINT taken here go to the main loop, which stops warden
+ * (stop_listener); libmilter gets SIGINT only once that has begun.
  */
 int
 sigwait(const sigset_t *restrict set, int *restrict sig)
@@ -872,13 +950,30 @@ sigwait(const sigset_t *restrict set, int *restrict sig)
 	int r;
 
 	sigdelset(&s, SIGHUP);
-	do
+	D.sigthr = pthread_self();
+	atomic_store(&D.have_sigthr, 1);
+	for (;;) {
 		r = sigwaitinfo(&s, NULL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno;
-	*sig = r;
-	return 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if ((r == SIGTERM || r == SIGINT) &&
+		    !atomic_load(&D.stopping)) {
+			on_signal(r);
+			continue;
+		}
+		/* SIGINT is libmilter's MILTER_ABRT: see stop_listener. */
+		*sig = r == SIGTERM ? SIGINT : r;
+		return 0;
+	}
+}
+
+/* SIGUSR2 only interrupts the listener's poll (stop_listener). */
+static void
+on_kick(int sig)
+{
+	(void)sig;
 }
 
 /*
@@ -1063,8 +1158,11 @@ report(int usr1)
 	write_metrics();
 }
 
-/* The main thread waits for signals; see the comment in milter_run. */
-static void
+/*
+ * The main thread waits for signals; see the comment in milter_run.
+ * Returns 1 when smfi_main has returned by itself, 0 on SIGTERM/SIGINT.
+ */
+static int
 main_loop(const char *path)
 {
 	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
@@ -1106,12 +1204,91 @@ main_loop(const char *path)
 			break;
 		case SIGTERM:
 		case SIGINT:
-			(void)smfi_stop();
-			return;
+			return 0;
 		default:	/* 0: smfi_main returned */
-			return;
+			return 1;
 		}
 	}
+}
+
+/*
+ * How long a stop waits for libmilter's listener and for the commands in
+ * flight (store timeouts bound a callback well below this); past it,
+ * warden exits anyway.
+ */
+#define STOP_WAIT_NS	(10 * NS_PER_SEC)
+
+/*
+ * smfi_stop takes up to 5 s: libmilter's listener polls its socket 5 s
+ * at a time (MI_CHK_TIME in listener.c) holding the mutex that closing
+ * the socket needs. Instead libmilter's signal thread is handed SIGINT
+ * (see sigwait): MILTER_ABRT stops the listener, and ends each session
+ * after the command it is answering (the reply is written first). A
+ * SIGUSR2 to the listener's thread cuts its poll short so it sees that
+ * at once; it is repeated in case one lands outside the poll.
+ * Returns 0 once smfi_main has returned and its thread is joined, -1 at
+ * the deadline.
+ */
+static int
+stop_listener(pthread_t tid, int gone, int64_t deadline)
+{
+	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
+	unsigned char b;
+	int asked = 0;
+
+	atomic_store(&D.stopping, 1);
+	while (!gone) {
+		if (!asked && atomic_load(&D.have_sigthr))
+			asked = pthread_kill(D.sigthr, SIGINT) == 0;
+		(void)pthread_kill(tid, SIGUSR2);
+		if (poll(&pfd, 1, 20) == 1 && read(D.sigpipe[0], &b, 1) == 1 &&
+		    b == 0)
+			break;
+		if (now_ns() > deadline) {
+			log_error("stop: libmilter's listener did not stop");
+			return -1;
+		}
+	}
+	pthread_join(tid, NULL);
+	return 0;
+}
+
+/*
+ * After the listener: no new command is answered (gate_enter), the
+ * commands in flight are, and their connections close; connections idle
+ * between commands stay open until the process exits. Returns 0, or -1
+ * when a callback still ran at the deadline: then nothing it may use
+ * must be freed.
+ */
+static int
+stop_sessions(int64_t deadline)
+{
+	const uint64_t busy = GATE_DRAIN - 1;
+
+	atomic_fetch_or(&D.gate, GATE_STOP);
+	while ((atomic_load(&D.gate) & GATE_COUNTS) != 0) {
+		if (now_ns() > deadline)
+			goto late;
+		(void)poll(NULL, 0, 5);
+	}
+	atomic_fetch_or(&D.gate, GATE_SHUT);
+	while ((atomic_load(&D.gate) & busy) != 0) {
+		if (now_ns() > deadline)
+			goto late;
+		(void)poll(NULL, 0, 5);
+	}
+	/*
+	 * XXX A callback that returned just before GATE_STOP was not
+	 * counted and libmilter may not have written its reply yet: a
+	 * moment for that write, which libmilter gives no hook to wait for.
+	 */
+	(void)poll(NULL, 0, 50);
+	return 0;
+late:
+	log_warning("stop: %llu commands still in flight after %d s; "
+	    "exiting without them", (unsigned long long)(atomic_load(
+	    &D.gate) & busy), (int)(STOP_WAIT_NS / NS_PER_SEC));
+	return -1;
 }
 
 /*
@@ -1196,7 +1373,7 @@ milter_run(const char *path)
 	struct sigaction sa;
 	sigset_t set, old;
 	pthread_t tid;
-	int rc = 0;
+	int rc = 0, mrc = MI_FAILURE, gone, clean = 1;
 
 	diag_init(&d);
 	if ((c = config_load(path, &d)) == NULL) {
@@ -1227,9 +1404,8 @@ milter_run(const char *path)
 	/*
 	 * libmilter's own signal thread takes SIGHUP and SIGTERM as "stop".
 	 * For SIGHUP to mean reload, the main thread keeps these signals
-	 * unblocked with handlers: Linux hands a process-directed signal to
-	 * the main thread whenever it does not block it, so libmilter's
-	 * sigwait never sees them. The milter runs in a second thread
+	 * unblocked with handlers, and libmilter's thread never waits for
+	 * SIGHUP (see sigwait above). The milter runs in a second thread
 	 * created with them blocked.
 	 */
 	sigemptyset(&set);
@@ -1238,7 +1414,11 @@ milter_run(const char *path)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if (pthread_create(&tid, NULL, milter_thread, &rc) != 0) {
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick;	/* no SA_RESTART: poll returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	if (pthread_create(&tid, NULL, milter_thread, &mrc) != 0) {
 		log_error("cannot start the milter thread");
 		rc = 3;
 		goto out;
@@ -1255,15 +1435,21 @@ milter_run(const char *path)
 	log_info("start: warden listening on %s, files=%zu rules=%zu store=%s",
 	    c->milter.socket, c->rs->nfiles, c->rs->nrules, c->store.backend);
 	write_metrics();	/* the file exists from the start */
-	main_loop(path);
-	pthread_join(tid, NULL);
+	gone = main_loop(path);
+	clean = stop_listener(tid, gone, now_ns() + STOP_WAIT_NS) == 0;
+	if (clean)
+		clean = stop_sessions(now_ns() + STOP_WAIT_NS) == 0;
 	write_metrics();	/* the final counts */
-	if (rc != MI_SUCCESS)
+	/* smfi_main's result is only there once its thread is joined. */
+	if (!clean || mrc != MI_SUCCESS)
 		rc = 3;
 	log_info("stop: warden exiting");
 out:
 	if (D.snap->cfg->daemon.pidfile[0] != '\0')
 		(void)unlink(D.snap->cfg->daemon.pidfile);
+	/* Callbacks still running may use these: the exit frees them. */
+	if (!clean)
+		return rc;
 	if (D.ctx.fallback != D.store)
 		store_free(D.ctx.fallback);
 	store_free(D.store);

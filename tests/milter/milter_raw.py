@@ -346,6 +346,59 @@ def sc_one(port):
     sc_storm(port, threads=1, sessions=1)
 
 
+def wait_end(c, what):
+    """The connection's end after warden stopped: whole packets, then a
+    close (EOF or reset); never a cut packet, never a hang."""
+    try:
+        while True:
+            c.packet()
+    except EOFError:
+        if c.buf:
+            FAILS.append("%s: %d bytes of a cut packet" % (what, len(c.buf)))
+        return "closed"
+    except (ConnectionResetError, BrokenPipeError):
+        return "reset"
+    except socket.timeout:
+        FAILS.append("%s: still open 30 s after the stop" % what)
+        return "open"
+
+
+def sc_stop_open(port):
+    """Two sessions in a transaction while run.sh SIGTERMs warden: A
+    waits, B sends RCPT when the file $STOP_GO appears (run.sh creates
+    it right after the signal). Each must end cleanly: B with its whole
+    answer or none, then both connections closed."""
+    import os
+    import time
+    cs = []
+    for n in (b"a", b"b"):
+        c = Client(port, timeout=30.0)
+        c.negotiate()
+        r = [c.connect(b"stop-%s.example" % n, b"192.0.2.78"),
+             c.helo(b"stop.example"),
+             c.mail([b"<stop-%s@example.org>" % n], [(b"i", b"QSTOP")])]
+        check("session %s before the stop" % n.decode(),
+              [x.code for x in r], ["c", "c", "c"])
+        cs.append(c)
+    print("READY", flush=True)
+    end = time.time() + 30
+    while not os.path.exists(os.environ["STOP_GO"]) and time.time() < end:
+        time.sleep(0.02)
+    b = cs[1]
+    try:
+        b.send(b"R", b"<late@example.org>\0")
+        r = b.reply("NR_RCPT")
+        print("B: answered %s" % r.code)
+    except EOFError:
+        if b.buf:
+            FAILS.append("B: %d bytes of a cut packet" % len(b.buf))
+        print("B: closed before an answer")
+    except (ConnectionResetError, BrokenPipeError):
+        print("B: reset before an answer")
+    print("B: then " + wait_end(b, "B"))
+    print("A: " + wait_end(cs[0], "A"))
+
+
 def main():
     if len(sys.argv) != 3:
         sys.stderr.write("usage: milter_raw.py PORT SCENARIO\n")

@@ -595,6 +595,60 @@ t_shutdown() {
 	done
 }
 
+# SIGTERM with two sessions in a transaction, on instance S (shipped
+# rules) of its own: warden exits 0 with its stop line, each session ends
+# cleanly (a whole answer or none, then closed; milter_raw.py stop_open)
+# and the stop takes less than STOP_SECS (a "does not hang" bound; the
+# time is printed, not asserted: issue #4 measured 4.0 s before).
+t_stop_open() {
+	local raw_pid i t0 t1 pid out=$TMP/stop.out
+	PORT[S]=$(python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/S"
+	conf S "$ROOT/rules/*.rules"
+	start S
+	listening S || { detail "warden S did not listen"; return 1; }
+	STOP_GO=$TMP/S/go python3 "$HERE/milter_raw.py" "${PORT[S]}" stop_open >"$out" 2>&1 &
+	raw_pid=$!
+	for ((i = 0; i < START_SECS * 10; i++)); do
+		grep -q READY "$out" && break
+		kill -0 $raw_pid 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q READY "$out" || { detail "milter_raw.py stop_open not ready:"; sed 's/^/  /' "$out" >>"$DETAILS"; kill $raw_pid; wait $raw_pid; return 1; }
+	pid=${PID[S]}
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	: >"$TMP/S/go"
+	for ((i = 0; i < STOP_SECS * 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	t1=$(date +%s%N)
+	echo "# SIGTERM to exit with 2 sessions open: $(((t1 - t0) / 1000000)) ms"
+	stop S	# KILLs after STOP_SECS: a hang fails below
+	[ "${STATUS[S]}" -eq 0 ] || detail "warden S exited ${STATUS[S]}, want 0"
+	wait $raw_pid || detail "milter_raw.py stop_open failed"
+	grep -E -q '^A: closed$' "$out" || detail "session A: no clean close"
+	grep -E -q '^B: then (closed|reset)$' "$out" ||
+	    detail "session B: no clean close"
+	grep -F -x -q "warden[$pid]: stop: warden exiting" "$TMP/S/log" ||
+	    detail "log S: no \"stop: warden exiting\" line"
+	if grep -E -q "$SAN_RE|$VG_RE" "$TMP/S/log" "$TMP/S/valgrind.log" \
+	    2>/dev/null; then
+		detail "S: sanitizer/valgrind report:"
+		grep -E -h -A8 "$SAN_RE|$VG_RE" "$TMP/S/log" \
+		    "$TMP/S/valgrind.log" 2>/dev/null | head -30 |
+		    sed 's/^/  /' >>"$DETAILS"
+	fi
+	if [ -s "$DETAILS" ]; then
+		sed 's/^/  raw: /' "$out" >>"$DETAILS"
+		tail -5 "$TMP/S/log" | sed 's/^/  log S: /' >>"$DETAILS"
+	fi
+	return 0
+}
+
 # Instance C: metrics_file and log_privacy (its own file).
 . "$HERE/metrics.sh"
 
@@ -641,6 +695,7 @@ scenario "metrics_file: reloads (ok, failed) counted and written at once" t_m_re
 scenario "log_privacy: IP, addresses, login as digests (= Python HMAC, = warden hash); none in clear; needs key_secret" t_m_privacy
 scenario "metrics_file: moved to an unwritable place -> old file removed, one rate-limited line, warden answers, recovery logged" t_m_error
 scenario "metrics_file: SIGTERM -> exit 0, final counts written" t_m_stop
+scenario "SIGTERM with 2 sessions mid-transaction: exit 0, stop line, each session answered or closed cleanly" t_stop_open
 scenario "SIGTERM: both stop cleanly (exit 0, stop line, no sanitizer/valgrind report)" t_shutdown
 echo "1..$N"
 [ $FAILED -eq 0 ]
