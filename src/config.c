@@ -669,6 +669,71 @@ config_new(struct cl *l, const char *path)
 	return c;
 }
 
+static void
+changed(char *buf, size_t len, int differs, const char *key)
+{
+	size_t n = strlen(buf);
+
+	/* Whole names only: a cut one would name another setting. */
+	if (!differs || n + 2 + strlen(key) >= len)
+		return;
+	snprintf(buf + n, len - n, "%s%s", n > 0 ? ", " : "", key);
+}
+
+const char *
+config_restart_changes(const struct config *a, const struct config *b,
+    char *buf, size_t len)
+{
+	int sent = a->store.redis.nsentinels != b->store.redis.nsentinels;
+	size_t i;
+
+#define S(f)	(strcmp(a->f, b->f) != 0)
+#define I(f)	(a->f != b->f)
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (i = 0; !sent && i < a->store.redis.nsentinels; i++)
+		sent = strcmp(a->store.redis.sentinels[i],
+		    b->store.redis.sentinels[i]) != 0;
+	changed(buf, len, S(milter.socket), "milter.socket");
+	changed(buf, len, I(milter.socket_mode), "milter.socket_mode");
+	changed(buf, len, I(milter.timeout), "milter.timeout");
+	changed(buf, len, S(daemon.user), "daemon.user");
+	changed(buf, len, S(daemon.pidfile), "daemon.pidfile");
+	changed(buf, len, S(store.backend), "store.backend");
+	changed(buf, len, S(store.key_secret),
+	    "store.key_secret (counter keys; log digests use the new key now)");
+	changed(buf, len, I(store.max_keys), "store.memory.max_keys");
+	changed(buf, len, S(store.redis.host), "store.redis.host");
+	changed(buf, len, I(store.redis.port), "store.redis.port");
+	changed(buf, len, S(store.redis.socket), "store.redis.socket");
+	changed(buf, len, S(store.redis.username), "store.redis.username");
+	changed(buf, len, S(store.redis.password), "store.redis.password");
+	changed(buf, len, I(store.redis.db), "store.redis.db");
+	changed(buf, len, S(store.redis.prefix), "store.redis.prefix");
+	changed(buf, len, I(store.redis.connect_timeout_ms),
+	    "store.redis.connect_timeout_ms");
+	changed(buf, len, I(store.redis.command_timeout_ms),
+	    "store.redis.command_timeout_ms");
+	changed(buf, len, I(store.redis.pool), "store.redis.pool");
+	changed(buf, len, sent, "store.redis.sentinels");
+	changed(buf, len, S(store.redis.master_name),
+	    "store.redis.master_name");
+	changed(buf, len, S(store.redis.sentinel_username),
+	    "store.redis.sentinel_username");
+	changed(buf, len, S(store.redis.sentinel_password),
+	    "store.redis.sentinel_password");
+	changed(buf, len, I(store.redis.breaker_failures),
+	    "store.redis.breaker_failures");
+	changed(buf, len, I(store.redis.breaker_backoff_ms),
+	    "store.redis.breaker_backoff_ms");
+	changed(buf, len, I(store.redis.breaker_backoff_max_ms),
+	    "store.redis.breaker_backoff_max_ms");
+#undef S
+#undef I
+	return buf;
+}
+
 void
 config_free(struct config *c)
 {

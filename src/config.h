@@ -87,4 +87,12 @@ struct config *config_load_buf(const char *path, const char *buf,
 
 void	config_free(struct config *);
 
+/*
+ * The settings read only at start (the socket, the user, the store) that
+ * differ between a and b, as "milter.socket, store.redis.pool" into buf
+ * ("" when none). A reload names them so nobody thinks they applied.
+ */
+const char *config_restart_changes(const struct config *a,
+	    const struct config *b, char *buf, size_t len);
+
 #endif

@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -599,6 +601,25 @@ set_err(char *err, size_t errlen, const char *what, int e)
 		snprintf(err, errlen, "%s", what);
 }
 
+/*
+ * Debian gives each user a group of their own and umask 002: a file
+ * writable by its owner's own, member-less group is the owner's alone.
+ */
+static int
+private_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *pwr = NULL;
+	struct group gr, *grr = NULL;
+	char pbuf[2048], gbuf[4096];
+
+	if (getpwuid_r(uid, &pw, pbuf, sizeof(pbuf), &pwr) != 0 ||
+	    pwr == NULL || pw.pw_gid != gid ||
+	    getgrgid_r(gid, &gr, gbuf, sizeof(gbuf), &grr) != 0 || grr == NULL)
+		return 0;
+	return strcmp(gr.gr_name, pw.pw_name) == 0 &&
+	    (gr.gr_mem == NULL || gr.gr_mem[0] == NULL);
+}
+
 void
 match_file_perms(const char *path, int secret, struct diag *d)
 {
@@ -606,7 +627,8 @@ match_file_perms(const char *path, int secret, struct diag *d)
 
 	if (stat(path, &st) != 0)
 		return;
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) &&
+	    !private_group(st.st_uid, st.st_gid)))
 		diag_warn(d, path, 0, "writable by %s (mode %04o): whoever "
 		    "can write it sets the mail policy",
 		    st.st_mode & S_IWOTH ? "everyone" : "its group",

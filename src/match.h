@@ -115,7 +115,8 @@ char	*match_read_file(const char *path, size_t max, size_t *len_out,
 
 /*
  * Warns (FILE:0) when others than the owner may write path: whoever can
- * write a config, rule or map file sets the mail policy. With secret
+ * write a config, rule or map file sets the mail policy (the owner's own
+ * member-less group, Debian's user private group, does not count). With secret
  * set (the file holds a password or store.key_secret) also when anyone
  * may read it.
  */
