@@ -387,6 +387,16 @@ eval(SMFICTX *ctx, struct conn *c, enum stage stage)
 	 */
 	struct engine_result rbuf, *res = &rbuf;
 
+	/*
+	 * Out of memory lost this transaction's sender and tags: judged
+	 * without them, sender rules would stop matching. conn_done logged.
+	 */
+	if (sess_lost(c->s, stage)) {
+		reply_out_set(&res->reply, 451, 4, 3, 0,
+		    "Temporary local problem, try again later");
+		set_reply(ctx, &res->reply);
+		return SMFIS_TEMPFAIL;
+	}
 	engine_eval(&D.ctx, c->snap->cfg->rs, c->s, stage, now_ns(), res);
 	switch (res->action) {
 	case ACTION_ACCEPT:
@@ -515,7 +525,8 @@ static sfsistat
 conn_done(struct conn *c, sfsistat rc)
 {
 	if (sess_keep_close(&c->keep, c->s) != 0) {
-		log_error("out of memory: tempfailing a transaction");
+		log_error("out of memory: transaction lost, its commands "
+		    "get 451 4.3.0 until the next MAIL");
 		/* A stage without a reply cannot get one now. */
 		if (rc != SMFIS_NOREPLY)
 			rc = SMFIS_TEMPFAIL;

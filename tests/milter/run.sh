@@ -689,6 +689,14 @@ else
 	scenario "SIGHUP aimed at libmilter's signal thread: no stop, no reload, next session answered" t_sighup_thread
 fi
 scenario "SIGUSR1: stats lines with rule=NAME hits=" t_stats
+# Instance D: every action at every stage, macros present and absent.
+. "$HERE/matrix.sh"
+scenario "matrix: stage x action table = what warden check loads; each pair not allowed refused at FILE:LINE" t_x_check
+scenario "matrix: instance D starts with every allowed pair, enforce and dry-run" t_x_start
+scenario "matrix: every allowed (stage, action) enforced: wire at each stage, eom header/quarantine, 421 sticky, accept, decision lines" t_x_enforce
+scenario "matrix: the same pairs in dry-run: continue everywhere, dryrun would=ACTION lines" t_x_dryrun
+scenario "matrix: each macro-fed condition (port, daemon, client_name, tls, cipher_bits, auth, rcpt_mailer, queue id) present, absent, malformed" t_x_macros
+scenario "matrix: instance D stops cleanly (exit 0, stop line, no sanitizer/valgrind report)" t_x_stop
 scenario "metrics_file: written at start (mode 0644, strict parse, all 0)" t_m_start
 scenario "metrics_file: SIGUSR1 -> counters, per-rule series, store histogram match the traffic sent" t_m_traffic
 scenario "metrics_file: reloads (ok, failed) counted and written at once" t_m_reload
