@@ -6,7 +6,7 @@
  * Not: policy. Threads: one caller at a time per session.
  * Memory: only sess_keep_* use the heap: a connection's transaction
  * strings and tags, packed, while a transaction is open; out of memory
- * drops the transaction.
+ * drops the transaction and marks it lost (sess_lost).
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -30,6 +30,7 @@ sess_keep_init(struct sess_keep *k)
 	/* An all-zero head is what sess_init leaves before the buffers. */
 	k->tail = NULL;
 	k->tailcap = 0;
+	k->grow = realloc;
 	memset(k->head, 0, sizeof(k->head));
 }
 
@@ -132,9 +133,11 @@ sess_keep_close(struct sess_keep *k, struct sess *s)
 		    strnlen(s->tags[i].hdr_value, SESS_TAG_MAX - 1) + 1;
 	/* Grown, never shrunk, until the transaction ends. */
 	if (need > k->tailcap) {
-		if ((nt = realloc(k->tail, need)) == NULL) {
+		if ((nt = k->grow(k->tail, need)) == NULL) {
 			sess_reset_msg(s);
 			s->ntags = s->nconn_tags = 0;
+			/* After the reset, which clears it. */
+			s->msg_lost = 1;
 			memcpy(k->head, s, sizeof(k->head));
 			sess_keep_fini(k);
 			return -1;
@@ -169,9 +172,17 @@ sess_reset_msg(struct sess *s)
 	s->hdr_name[0] = '\0';
 	s->hdr_value[0] = '\0';
 	s->msg_accepted = 0;
+	s->msg_lost = 0;
 	s->quarantine = NULL;
 	/* Tags flagged at connect/helo stay for every message. */
 	s->ntags = s->nconn_tags;
+}
+
+int
+sess_lost(const struct sess *s, enum stage st)
+{
+	return s->msg_lost && (st == STAGE_ENVRCPT || st == STAGE_DATA ||
+	    st == STAGE_HEADER || st == STAGE_EOM);
 }
 
 static void

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "match.h"
+#include "stage.h"
 
 #define SESS_IP_MAX		64
 #define SESS_NAME_MAX		256	/* client_name, daemon: DNS names */
@@ -84,6 +85,12 @@ struct sess {
 	int		rcpt_rejected;		/* by the MTA */
 	unsigned	rcpt_count;		/* transaction */
 	unsigned	truncated;
+	/*
+	 * Out of memory dropped this transaction's strings and tags: its
+	 * later events must not be judged without them (a sender rule
+	 * would stop matching), so each is tempfailed until MAIL or abort.
+	 */
+	int		msg_lost;
 	/* verdict state */
 	int		conn_accepted;		/* accept at connect/helo */
 	int		msg_accepted;		/* accept at envfrom..eom */
@@ -118,6 +125,8 @@ void	sess_init(struct sess *);
 struct sess_keep {
 	unsigned char	*tail;		/* owned; NULL: empty transaction */
 	size_t		tailcap;
+	/* realloc; tests put a failing one here to reach the OOM path */
+	void		*(*grow)(void *, size_t);
 	unsigned char	head[SESS_HEAD_SIZE];
 };
 
@@ -134,11 +143,22 @@ struct sess *sess_keep_open(struct sess_keep *, struct sess *tmp);
  * After the event: keeps what must outlive it and frees the heap part
  * once nothing needs it. Returns 0, or -1 when memory for a transaction
  * ran out: then the transaction and pending tags are dropped (the head
- * is kept) and the caller tempfails.
+ * is kept, with msg_lost set) and the caller tempfails this event and
+ * logs; sess_lost() then says which later events to tempfail.
  */
 int	sess_keep_close(struct sess_keep *, struct sess *s) WARN_UNUSED;
-/* Forgets the transaction (new MAIL FROM, RSET, abort, after eom). */
+/*
+ * Forgets the transaction (new MAIL FROM, RSET, abort, after eom),
+ * msg_lost included.
+ */
 void	sess_reset_msg(struct sess *);
+/*
+ * 1 when an event at stage belongs to a transaction sess_keep_close
+ * lost: the caller answers it 451 4.3.0 without evaluating it. MAIL
+ * starts a new transaction (the caller resets first), and commands
+ * outside a transaction (connect, helo, unknown) are not its events.
+ */
+int	sess_lost(const struct sess *, enum stage);
 
 /*
  * Setters take untrusted bytes (len need not include a NUL) and copy them

@@ -676,6 +676,114 @@ test_keep(void **state)
 	sess_keep_fini(&k);
 }
 
+/* ---- out of memory mid-transaction: the transaction is lost ---- */
+
+static void *
+no_memory(void *p, size_t n)
+{
+	(void)p;
+	(void)n;
+	return NULL;
+}
+
+/* The stages of one SMTP transaction after MAIL, and outside it. */
+static const struct {
+	enum stage	st;
+	int		lost;
+} lost_rows[] = {
+	{ STAGE_CONNECT, 0 }, { STAGE_HELO, 0 }, { STAGE_ENVFROM, 0 },
+	{ STAGE_ENVRCPT, 1 }, { STAGE_DATA, 1 }, { STAGE_HEADER, 1 },
+	{ STAGE_EOM, 1 }, { STAGE_UNKNOWN, 0 },
+};
+
+static void
+want_lost(const char *row, const struct sess *s, int lost)
+{
+	char what[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(lost_rows) / sizeof(lost_rows[0]); i++) {
+		snprintf(what, sizeof(what), "sess_lost(%s)",
+		    stage_name(lost_rows[i].st));
+		WANT_INT(row, what, sess_lost(s, lost_rows[i].st),
+		    lost && lost_rows[i].lost);
+	}
+}
+
+static void
+test_keep_oom(void **state)
+{
+	struct sess_keep k;
+	struct sess tmp, *s;
+	int rc;
+
+	(void)state;
+	sess_keep_init(&k);
+	s = open_junk(&k, &tmp);
+	sess_set_client(s, "192.0.2.1", 9, 25);
+	sess_set_helo(s, "mx.example.com", 14);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("helo", "close", rc, 0);
+	/* MAIL FROM: the transaction's strings cannot be kept */
+	s = open_junk(&k, &tmp);
+	sess_reset_msg(s);
+	sess_set_sender(s, "<a@b.example>", 13);
+	want_lost("mail, before close", s, 0);
+	k.grow = no_memory;
+	rc = sess_keep_close(&k, s);
+	WANT_INT("mail", "close", rc, -1);
+	WANT_INT("mail", "heap", k.tail != NULL, 0);
+	k.grow = realloc;
+	/* RCPT, DATA, ...: no sender to judge by, so every one is lost */
+	s = open_junk(&k, &tmp);
+	WANT_INT("rcpt", "has_sender", s->has_sender, 0);
+	WANT_STR("rcpt", "helo", s->helo, "mx.example.com");
+	want_lost("rcpt", s, 1);
+	sess_set_rcpt(s, "<c@d.example>", 13, 0);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("rcpt", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	want_lost("data", s, 1);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("data", "close", rc, 0);
+	/* abort (or eom) ends it; the next MAIL is judged again */
+	s = open_junk(&k, &tmp);
+	want_lost("abort, before reset", s, 1);
+	sess_reset_msg(s);
+	want_lost("abort", s, 0);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("abort", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	want_lost("after abort", s, 0);
+	sess_reset_msg(s);
+	sess_set_sender(s, "<a@b.example>", 13);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("mail again", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	WANT_STR("rcpt again", "sender", s->sender, "a@b.example");
+	want_lost("rcpt again", s, 0);
+	/* a tail already big enough needs no memory: nothing is lost */
+	k.grow = no_memory;
+	rc = sess_keep_close(&k, s);
+	WANT_INT("rcpt again, no memory needed", "close", rc, 0);
+	s = open_junk(&k, &tmp);
+	want_lost("data again", s, 0);
+	/* a longer value needs more: lost again, the heap part freed */
+	sess_set_rcpt(s, "<a-much-longer-recipient@d.example>", 35, 0);
+	rc = sess_keep_close(&k, s);
+	WANT_INT("rcpt grows", "close", rc, -1);
+	WANT_INT("rcpt grows", "heap", k.tail != NULL, 0);
+	s = open_junk(&k, &tmp);
+	want_lost("after rcpt grows", s, 1);
+	WANT_STR("after rcpt grows", "sender", s->sender, "");
+	/* a new connection (XCLIENT) starts clean */
+	sess_keep_fini(&k);
+	sess_keep_init(&k);
+	s = open_junk(&k, &tmp);
+	want_lost("new connection", s, 0);
+	sess_keep_fini(&k);
+}
+
 int
 main(void)
 {
@@ -692,6 +800,7 @@ main(void)
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_reset_msg),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_keep_oom),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
