@@ -560,7 +560,9 @@ def check_logs(path, want):
 
 
 def parallel(jobs, threads=4):
-    """Runs the callables in jobs on a few threads; errors become FAILs."""
+    """Runs the callables in jobs on a few threads; errors become FAILs.
+    After a timeout the rest is not started: a hung filter would
+    otherwise cost every remaining session its full read timeout."""
     lock = threading.Lock()
     todo = list(jobs)
 
@@ -575,6 +577,12 @@ def parallel(jobs, threads=4):
             except Exception as e:  # a dead filter, a protocol error
                 fail("%s: %s (%s)" % (getattr(job, "label", "?"),
                                       type(e).__name__, e))
+                if isinstance(e, socket.timeout):
+                    with lock:
+                        if todo:
+                            fail("%d sessions not run after the timeout" %
+                                 len(todo))
+                        todo.clear()
 
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
