@@ -5,7 +5,12 @@
  * Everything the client sent goes through log_esc (no control bytes,
  * bounded), so a line can neither be split nor forged. With
  * daemon.log_privacy the client IP, addresses and login are replaced by
- * keyed digests (log_digest), also inside the HELO and the reply text.
+ * keyed digests (log_digest). The logged reply is then the rule's
+ * template expanded again with digests as the values, never the client's
+ * reply with values searched for afterwards: wrapping and cutting split
+ * values, and a split value is no longer found. A HELO or client name
+ * that is an IP literal, or embeds the client's address, shows digests
+ * in place of the address (helo_priv).
  * Threads: pure; everything is on the caller's stack.
  */
 #include <stdarg.h>
@@ -14,6 +19,7 @@
 
 #include "declog.h"
 #include "log.h"
+#include "match.h"
 
 /* The private values of a session, at most: IP, sender, rcpt, user. */
 #define PRIV_VALUES	4
@@ -68,9 +74,14 @@ struct priv_value {
 
 struct privacy {
 	const struct declog_priv *p;		/* NULL: clear text */
+	const struct sess *s;
 	struct priv_value v[PRIV_VALUES];
 	size_t	n;
 };
+
+/* A HELO or client name as logged under privacy: the name's bound
+ * with room for digests. */
+#define NAME_LOG_MAX	(SESS_NAME_MAX * 2)
 
 /*
  * reply.c puts at most REPLY_VAR_MAX bytes of a value into a reply and
@@ -142,6 +153,273 @@ redact(const struct privacy *pv, const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* --- IP addresses inside HELO and client names ------------------- */
+
+/* Where a name embeds an address: bytes [from, to) of it. */
+struct span {
+	size_t	from, to;
+};
+
+/* Keeps the earlier of two spans in *best. Returns 1 (found). */
+static int
+span_min(struct span *best, int found, size_t from, size_t to)
+{
+	if (!found || from < best->from) {
+		best->from = from;
+		best->to = to;
+	}
+	return 1;
+}
+
+static int
+is_dig(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * IPv4 a.b.c.d in a name, as ISPs write it: four decimal numbers in a
+ * row, either order, each 1-3 separator bytes apart ("1-2-3-4",
+ * "4.3.2.1.in-addr", "ip1_2_3_4", "001.002.003.004"), twelve digits
+ * zero-padded ("192000002001"), or 8 hex digits ("c0000201").
+ */
+static int
+find_v4(const uint8_t o[4], const char *n, size_t len, struct span *sp)
+{
+	size_t st[NAME_LOG_MAX], en[NAME_LOG_MAX], nr = 0, i, k, at;
+	int val[NAME_LOG_MAX], found = 0, fw, rv;
+	char fwd[16], rev[16], hf[9], hr[9];
+
+	for (at = 0; at < len && nr < NAME_LOG_MAX; ) {
+		if (!is_dig(n[at])) {
+			at++;
+			continue;
+		}
+		st[nr] = at;
+		val[nr] = 0;
+		while (at < len && is_dig(n[at])) {
+			if (val[nr] >= 0)
+				val[nr] = at - st[nr] < 3 ?
+				    val[nr] * 10 + (n[at] - '0') : -1;
+			at++;
+		}
+		en[nr++] = at;
+	}
+	snprintf(fwd, sizeof(fwd), "%03u%03u%03u%03u", o[0], o[1], o[2],
+	    o[3]);
+	snprintf(rev, sizeof(rev), "%03u%03u%03u%03u", o[3], o[2], o[1],
+	    o[0]);
+	for (i = 0; i < nr; i++) {
+		if (en[i] - st[i] == 12 && (memcmp(n + st[i], fwd, 12) == 0 ||
+		    memcmp(n + st[i], rev, 12) == 0))
+			found = span_min(sp, found, st[i], en[i]);
+		if (i + 4 > nr)
+			continue;
+		fw = rv = 1;
+		for (k = 0; k < 4; k++) {
+			if (k > 0 && (st[i + k] - en[i + k - 1] > 3))
+				fw = rv = 0;
+			if (val[i + k] != o[k])
+				fw = 0;
+			if (val[i + k] != o[3 - k])
+				rv = 0;
+		}
+		if (fw || rv)
+			found = span_min(sp, found, st[i], en[i + 3]);
+	}
+	snprintf(hf, sizeof(hf), "%02x%02x%02x%02x", o[0], o[1], o[2], o[3]);
+	snprintf(hr, sizeof(hr), "%02x%02x%02x%02x", o[3], o[2], o[1], o[0]);
+	for (at = 0; at + 8 <= len; at++)
+		if (strncasecmp(n + at, hf, 8) == 0 ||
+		    strncasecmp(n + at, hr, 8) == 0)
+			found = span_min(sp, found, at, at + 8);
+	return found;
+}
+
+static int
+hexval(char c)
+{
+	if (is_dig(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * IPv6 in a name: a label that is the address with '-' for ':'
+ * ("2001-db8--1"), or its 32 nibbles in either order with or without
+ * separators ("20010db8...0001", ip6.arpa's "1.0.0...8.b.d.0.1.0.0.2").
+ */
+static int
+find_v6(const uint8_t a[16], const char *n, size_t len, struct span *sp)
+{
+	size_t pos[NAME_LOG_MAX], nn = 0, at, lab, i, k;
+	signed char nib[NAME_LOG_MAX];
+	struct match_ip ip;
+	char buf[64];
+	int found = 0, fw, rv, h;
+
+	for (lab = 0; lab < len; lab = at + 1) {
+		for (at = lab; at < len && n[at] != '.'; at++)
+			;
+		if (at - lab < 2 || at - lab >= sizeof(buf))
+			continue;
+		for (i = lab; i < at; i++)
+			buf[i - lab] = n[i] == '-' ? ':' : n[i];
+		if (match_ip_parse(buf, at - lab, &ip) == 0 &&
+		    ip.family == 6 && memcmp(ip.a, a, 16) == 0)
+			found = span_min(sp, found, lab, at);
+	}
+	/* Separators are skipped; any other byte breaks a run. */
+	for (at = 0; at < len && nn < NAME_LOG_MAX; at++) {
+		if (n[at] == '.' || n[at] == '-' || n[at] == ':' ||
+		    n[at] == '_')
+			continue;
+		nib[nn] = (signed char)hexval(n[at]);
+		pos[nn++] = at;
+	}
+	for (i = 0; i + 32 <= nn; i++) {
+		fw = rv = 1;
+		for (k = 0; k < 32 && (fw || rv); k++) {
+			h = k % 2 == 0 ? a[k / 2] >> 4 : a[k / 2] & 0xf;
+			if (nib[i + k] != h)
+				fw = 0;
+			h = (31 - k) % 2 == 0 ? a[(31 - k) / 2] >> 4 :
+			    a[(31 - k) / 2] & 0xf;
+			if (nib[i + k] != h)
+				rv = 0;
+		}
+		if (fw || rv)
+			found = span_min(sp, found, pos[i], pos[i + 31] + 1);
+	}
+	return found;
+}
+
+/* The first place n embeds the client's address, widened to labels. */
+static int
+find_client(const struct sess *s, const char *n, size_t len,
+    struct span *sp)
+{
+	int found;
+
+	if (s->ip.family == 4)
+		found = find_v4(s->ip.a, n, len, sp);
+	else if (s->ip.family == 6)
+		found = find_v6(s->ip.a, n, len, sp);
+	else
+		found = 0;
+	if (!found)
+		return 0;
+	/* "1-2-3-4.dsl.example": the label goes, the provider stays. */
+	while (sp->from > 0 && n[sp->from - 1] != '.')
+		sp->from--;
+	while (sp->to < len && n[sp->to] != '.')
+		sp->to++;
+	return 1;
+}
+
+/* Appends s (n bytes) to out at *o, cut to fit; keeps it terminated. */
+static void
+cat(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+	if (*o + 1 >= outlen)
+		return;
+	if (n > outlen - 1 - *o)
+		n = outlen - 1 - *o;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+}
+
+/*
+ * A HELO or client name under privacy. An IP literal ("[192.0.2.1]",
+ * "[IPv6:2001:DB8::1]", a bare address) is parsed, so every spelling of
+ * one address gives one digest, the client's own when it is the
+ * client's; the brackets and IPv6 tag stay, so the line still shows a
+ * literal. A name embedding the client's address ("1-2-3-4.dsl.example")
+ * gets the client's digest in place of the labels that hold it: the
+ * provider's domain stays readable. Other names stay, but for private
+ * values found whole in them (a login as HELO). NUL-terminated in out.
+ */
+static void
+name_priv(const struct privacy *pv, const char *n, char *out,
+    size_t outlen)
+{
+	char red[NAME_LOG_MAX], canon[SESS_IP_MAX], dig[LOG_DIGEST_BUF];
+	struct match_ip ip;
+	struct span sp;
+	size_t len = strlen(n), o = 0, at = 0;
+	const char *p = n;
+
+	out[0] = '\0';
+	if (match_ip_parse(n, len, &ip) == 0) {
+		match_ip_format(&ip, canon, sizeof(canon));
+		log_digest(pv->p->key, pv->p->keylen, canon, strlen(canon),
+		    dig, sizeof(dig));
+		if (*p == '[')
+			cat(out, outlen, &o, p++, 1);
+		if (strncasecmp(p, "IPv6:", 5) == 0)
+			cat(out, outlen, &o, "IPv6:", 5);
+		cat(out, outlen, &o, dig, strlen(dig));
+		if (n[0] == '[')
+			cat(out, outlen, &o, "]", 1);
+		return;
+	}
+	while (at < len && find_client(pv->s, n + at, len - at, &sp)) {
+		/* The parts around a digest are searched, never a digest. */
+		(void)str_copy(red, sizeof(red), n + at, sp.from);
+		redact(pv, red, out + o, outlen - o);
+		o += strlen(out + o);
+		cat(out, outlen, &o, priv_digest(pv, pv->s->client_ip),
+		    strlen(priv_digest(pv, pv->s->client_ip)));
+		at += sp.to;
+	}
+	redact(pv, n + at, out + o, outlen - o);
+}
+
+/*
+ * The reply as logged under privacy: the rule's template expanded with
+ * digests for the private values, so no wrap or cut of the client's
+ * reply can split a value into pieces nobody finds. Returns 0, or -1
+ * when the reply did not come from the rule's template (on_error's
+ * fixed 451, which carries no client value).
+ */
+static int
+reply_priv(const struct engine_decision *d, const struct privacy *pv,
+    const char *helo, char *buf, size_t len)
+{
+	const struct sess *s = d->sess;
+	struct reply_out ro;
+	struct reply_vars vars;
+	char retry[24], name[NAME_LOG_MAX];
+
+	if (d->store_error || d->rule == NULL || d->rule->reply.code == 0 ||
+	    d->rule->reply.code != d->reply->code)
+		return -1;
+	engine_reply_vars(s, d->rule, d->retry_ns, &vars, retry,
+	    sizeof(retry));
+	/* The digests of the fields, so a reply's match the line's. */
+	if (s->client_ip[0] != '\0')
+		vars.v[RVAR_CLIENT_IP] = priv_digest(pv, s->client_ip);
+	if (s->client_name[0] != '\0') {
+		name_priv(pv, s->client_name, name, sizeof(name));
+		vars.v[RVAR_CLIENT_NAME] = name;
+	}
+	vars.v[RVAR_HELO] = helo;
+	if (s->has_sender && s->sender[0] != '\0')
+		vars.v[RVAR_SENDER] = priv_digest(pv, s->sender);
+	if (s->rcpt[0] != '\0')
+		vars.v[RVAR_RCPT] = priv_digest(pv, s->rcpt);
+	if (s->auth_user[0] != '\0')
+		vars.v[RVAR_AUTH_USER] = priv_digest(pv, s->auth_user);
+	reply_expand(&d->rule->reply, &vars, &ro);
+	reply_out_format_log(&ro, buf, len);
+	return 0;
+}
+
 /* A private field: its digest in place of the escaped value. */
 static void
 pfield(struct line *l, const struct privacy *pv, const char *key,
@@ -164,7 +442,7 @@ format(const struct engine_decision *d, const struct declog_priv *priv,
 	struct line l = { buf, len, 0 };
 	struct privacy pv;
 	char rep[REPLY_OUT_MAX + 64], qid[LOG_ESC_BUF];
-	char red[REPLY_OUT_MAX + 64];
+	char red[REPLY_OUT_MAX + 64], helo[NAME_LOG_MAX];
 
 	if (len == 0)
 		return buf;
@@ -172,6 +450,7 @@ format(const struct engine_decision *d, const struct declog_priv *priv,
 	memset(&pv, 0, sizeof(pv));
 	if (priv != NULL && priv->key != NULL && priv->keylen > 0) {
 		pv.p = priv;
+		pv.s = s;
 		priv_add(&pv, s->client_ip);
 		if (s->has_sender)
 			priv_add(&pv, s->sender);
@@ -201,11 +480,12 @@ format(const struct engine_decision *d, const struct declog_priv *priv,
 	}
 	if (s->port > 0)
 		put(&l, " port=%d", s->port);
-	if (s->helo[0] != '\0') {
-		/* A HELO may be the client's IP literal: "[192.0.2.1]". */
-		redact(&pv, s->helo, red, sizeof(red));
-		field(&l, "helo", red, "<", ">", s->truncated & SF_HELO);
-	}
+	helo[0] = '\0';
+	if (pv.p != NULL && s->helo[0] != '\0')
+		name_priv(&pv, s->helo, helo, sizeof(helo));
+	if (s->helo[0] != '\0')
+		field(&l, "helo", pv.p != NULL ? helo : s->helo, "<", ">",
+		    s->truncated & SF_HELO);
 	/* The null sender is no address: from=<> stays. */
 	if (s->has_sender && s->sender[0] == '\0')
 		field(&l, "from", "", "<", ">", 0);
@@ -223,7 +503,11 @@ format(const struct engine_decision *d, const struct declog_priv *priv,
 	if (d->stage == STAGE_UNKNOWN && s->command[0] != '\0')
 		field(&l, "command", s->command, "", "",
 		    s->truncated & SF_COMMAND);
-	if (d->reply != NULL) {
+	if (d->reply != NULL && pv.p != NULL &&
+	    reply_priv(d, &pv, helo, red, sizeof(red)) == 0) {
+		field(&l, "reply", red, "\"", "\"", 0);
+	} else if (d->reply != NULL) {
+		/* Clear text, or a fixed reply: nothing of the client's. */
 		reply_out_format_log(d->reply, rep, sizeof(rep));
 		redact(&pv, rep, red, sizeof(red));
 		field(&l, "reply", red, "\"", "\"", 0);

@@ -24,10 +24,14 @@ struct declog_priv {
 /*
  * The same line with daemon.log_privacy (priv NULL: as declog_format):
  * the client IP, from, to and user become log_digest()s ("hmac:" and 16
- * hex digits), the null sender stays from=<>. Wherever one of those
- * values appears inside the HELO or the reply text (a template's
- * %{sender}, a HELO of "[192.0.2.1]") it is replaced by its digest too,
- * so no line carries them in clear. Returns buf.
+ * hex digits), the null sender stays from=<>. The reply of a rule is
+ * its template expanded again with those digests as the values (d's
+ * retry_ns for %{retry_after}). A HELO that is an IP literal shows the
+ * digest of the address it names ("[hmac:...]", the client's own digest
+ * in any spelling of the client's address); a HELO embedding the
+ * client's address ("192-0-2-1.dsl.example") shows the client's digest
+ * in place of the labels holding it; a private value found whole in the
+ * HELO is replaced too. No line carries them in clear. Returns buf.
  */
 const char *declog_format_priv(const struct engine_decision *,
 	    const struct declog_priv *priv, char *buf, size_t len);

@@ -462,7 +462,7 @@ expand(struct eval *e, const struct reply *rep, const struct rule *r,
 
 static void
 decide(struct eval *e, const struct rule *r, enum action a, int dryrun,
-    int store_error, const struct reply_out *reply)
+    int store_error, const struct reply_out *reply, int64_t retry_ns)
 {
 	struct engine_decision d;
 
@@ -475,6 +475,7 @@ decide(struct eval *e, const struct rule *r, enum action a, int dryrun,
 	d.dryrun = dryrun;
 	d.store_error = store_error;
 	d.reply = reply;
+	d.retry_ns = retry_ns;
 	e->ctx->hooks.decision(e->ctx->hooks.arg, &d);
 }
 
@@ -540,7 +541,7 @@ fire(struct eval *e, const struct rule *r, int64_t retry_ns, int store_err)
 	}
 	if (r->mode == MODE_DRYRUN) {
 		atomic_fetch_add_explicit(&rw->dryrun, 1, memory_order_relaxed);
-		decide(e, r, a, 1, store_err, rep);
+		decide(e, r, a, 1, store_err, rep, retry_ns);
 		return 0;
 	}
 	/* enforced counts every firing in enforce mode, log and tag too. */
@@ -549,11 +550,11 @@ fire(struct eval *e, const struct rule *r, int64_t retry_ns, int store_err)
 	case ACTION_CONTINUE:
 		return 0;
 	case ACTION_LOG:
-		decide(e, r, a, 0, 0, NULL);
+		decide(e, r, a, 0, 0, NULL, 0);
 		return 0;
 	case ACTION_TAG:
 		add_tag(e, r);
-		decide(e, r, a, 0, 0, NULL);
+		decide(e, r, a, 0, 0, NULL, 0);
 		return 0;
 	case ACTION_ACCEPT:
 		if (e->stage == STAGE_CONNECT || e->stage == STAGE_HELO)
@@ -580,7 +581,7 @@ fire(struct eval *e, const struct rule *r, int64_t retry_ns, int store_err)
 	out->action = a;
 	out->rule = r;
 	out->store_error = store_err;
-	decide(e, r, a, 0, store_err, rep);
+	decide(e, r, a, 0, store_err, rep, retry_ns);
 	return 1;
 }
 
@@ -692,7 +693,7 @@ limit_fired(struct eval *e, const struct rule *r, int req, int64_t *retry,
 			}
 			/* FALLTHROUGH */
 		default:
-			decide(e, r, ACTION_CONTINUE, 0, 1, NULL);
+			decide(e, r, ACTION_CONTINUE, 0, 1, NULL, 0);
 			return 0;
 		}
 	}
@@ -812,7 +813,8 @@ engine_eval(const struct engine_ctx *ctx, const struct ruleset *rs,
 		expand(&e, &s->closed_by->reply, s->closed_by,
 		    s->closed_retry_ns);
 		/* Each 421 the client gets is a decision line of its own. */
-		decide(&e, s->closed_by, out->action, 0, 0, &out->reply);
+		decide(&e, s->closed_by, out->action, 0, 0, &out->reply,
+		    s->closed_retry_ns);
 		return;
 	}
 	if (s->conn_accepted ||

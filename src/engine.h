@@ -35,6 +35,8 @@ struct engine_decision {
 	int		dryrun;
 	int		store_error;	/* on_error decided it */
 	const struct reply_out *reply;	/* reject/tempfail, else NULL */
+	int64_t		retry_ns;	/* reply's %{retry_after}: a log
+					 * form expands the template again */
 };
 
 struct engine_hooks {

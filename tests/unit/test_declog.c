@@ -22,6 +22,7 @@
 #include "testutil.h"
 
 #include "declog.h"
+#include "engine.h"
 #include "log.h"
 #include "reply.h"
 #include "session.h"
@@ -745,6 +746,203 @@ test_privacy_long(void **state)
 		fail_msg("long: to= not a digest: \"%s\"", buf);
 }
 
+/*
+ * The rule's reply from template lines, expanded for the client the way
+ * the engine does it: the decision carries that wire reply.
+ */
+static void
+with_template(struct fx *f, const char *const *lines, size_t n,
+    int64_t retry_ns)
+{
+	struct reply_ctx ctx = { "test", 1, f->d.stage, f->d.action };
+	struct reply_vars vars;
+	struct diag dg;
+	char retry[24];
+
+	diag_init(&dg);
+	if (reply_parse(&f->r.reply, lines, n, &ctx, &dg) != 0)
+		fail_msg("template \"%s\" does not parse", lines[0]);
+	diag_fini(&dg);
+	engine_reply_vars(&f->s, &f->r, retry_ns, &vars, retry,
+	    sizeof(retry));
+	reply_expand(&f->r.reply, &vars, &f->ro);
+	f->d.reply = &f->ro;
+	f->d.retry_ns = retry_ns;
+}
+
+/* Python, key b"k3y" (as above) */
+#define D_LS	"hmac:1f224550bcdc62b3"		/* 250 'a' "@ex.org" */
+#define D_LR	"hmac:57ebbf437d3cda13"		/* 240 'b' "@victim.example" */
+#define D_NET	"hmac:a1d090b5fd2342b5"		/* 198.51.100.7 */
+
+/*
+ * Issue #8 (a), the reviewer's case: the client's reply hard-cuts the
+ * 512-byte "Refused:%{sender}%{rcpt}" at 490 bytes, splitting the
+ * recipient over two lines that the log joins with a space; searching
+ * the joined text for the recipient never found it, so it was logged in
+ * clear next to to=<hmac:...>. Also cut after 32 lines ("...").
+ */
+static void
+test_privacy_split_reply(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	static const char *const one[] = {
+	    "550 5.7.1 Refused:%{sender}%{rcpt}" };
+	static const char *many[REPLY_LINES_MAX];
+	static const struct dec_in d = { "r", STAGE_ENVRCPT, ACTION_REJECT,
+	    0, 0, 0, 0, 0, 0, NONE };
+	char snd[300], rc[300], buf[LINE];
+	struct in in;
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	memset(snd, 'a', 250);
+	strcpy(snd + 250, "@ex.org");
+	memset(rc, 'b', 240);
+	strcpy(rc + 240, "@victim.example");
+	memset(&in, 0, sizeof(in));
+	in.ip = "192.0.2.1";
+	in.cport = 41233;
+	in.from = snd;
+	in.rcpt = rc;
+	decision(&f, &in, &d);
+	with_template(&f, one, 1, 0);
+	/* the wire reply did split it: the case is the reviewer's */
+	assert_int_equal(f.ro.nlines, 2);
+	want_line("split reply", declog_format_priv(&f.d, &priv, buf,
+	    sizeof(buf)), "NOQUEUE: reject rule=r stage=envrcpt client=["
+	    D_IP "]:41233 from=<" D_LS "> to=<" D_LR "> reply=\"550 5.7.1 "
+	    "Refused:" D_LS D_LR "\"");
+	reply_fini(&f.r.reply);
+
+	many[0] = one[0];
+	for (i = 1; i < REPLY_LINES_MAX; i++)
+		many[i] = "%{rcpt}%{sender}";
+	decision(&f, &in, &d);
+	with_template(&f, many, REPLY_LINES_MAX, 0);
+	assert_int_equal(f.ro.nlines, REPLY_LINES_MAX);
+	declog_format_priv(&f.d, &priv, buf, sizeof(buf));
+	if (strstr(buf, "bbbb") != NULL || strstr(buf, "aaaa") != NULL ||
+	    strstr(buf, "victim") != NULL || strstr(buf, "ex.org") != NULL)
+		fail_msg("32 lines: clear text in \"%.300s\"", buf);
+	if (strstr(buf, "reply=\"550 5.7.1 Refused:" D_LS D_LR " " D_LR
+	    D_LS " " D_LR D_LS) == NULL)
+		fail_msg("32 lines: not the digests: \"%.300s\"", buf);
+	reply_fini(&f.r.reply);
+}
+
+/*
+ * The template's other variables in the log form: each as its field
+ * shows it, %{retry_after} and %{rule} as the client got them. A fixed
+ * template keeps its text (the log form is the template's, not a copy
+ * of the digests' positions).
+ */
+static void
+test_privacy_template_vars(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	static const char *const t1[] = {
+	    "450 4.7.1 %{rule}: %{rcpt} from %{sender} (%{auth_user}) via "
+	    "%{client_ip} %{client_name} %{helo}, retry in %{retry_after}s" };
+	static const char *const t2[] = { "451 4.7.1 Slow down" };
+	static const struct in in = { "Q1", "192.0.2.1", 41233, 587,
+	    "[192.0.2.1]", "<a@example.com>", "<b@example.org>", "alice",
+	    NONE };
+	static const struct dec_in d = { "rcpt-rate", STAGE_ENVRCPT,
+	    ACTION_TEMPFAIL, 0, 0, 0, 0, 0, 0, NONE };
+	char buf[LINE];
+	struct fx f;
+
+	(void)state;
+	decision(&f, &in, &d);
+	sess_set_client_name(&f.s, "192-0-2-1.pool.example", 22);
+	with_template(&f, t1, 1, 19500000000LL);
+	want_line("template vars", declog_format_priv(&f.d, &priv, buf,
+	    sizeof(buf)), "Q1: tempfail rule=rcpt-rate stage=envrcpt client=["
+	    D_IP "]:41233 port=587 helo=<[" D_IP "]> from=<" D_A "> to=<"
+	    D_B "> user=" D_ALICE " reply=\"450 4.7.1 rcpt-rate: " D_B
+	    " from " D_A " (" D_ALICE ") via " D_IP " " D_IP ".pool.example "
+	    "[" D_IP "], retry in 20s\"");
+	reply_fini(&f.r.reply);
+	decision(&f, &in, &d);
+	with_template(&f, t2, 1, 0);
+	want_line("fixed template", declog_format_priv(&f.d, &priv, buf,
+	    sizeof(buf)), "Q1: tempfail rule=rcpt-rate stage=envrcpt client=["
+	    D_IP "]:41233 port=587 helo=<[" D_IP "]> from=<" D_A "> to=<"
+	    D_B "> user=" D_ALICE " reply=\"451 4.7.1 Slow down\"");
+	reply_fini(&f.r.reply);
+}
+
+/*
+ * Issue #8 (b): HELO literals are compared as addresses, not text, and
+ * names that embed the client's address lose the labels that hold it.
+ * The reviewer's case is the first row.
+ */
+static const struct {
+	const char	*ip, *helo, *want;
+} helo_cases[] = {
+	{ "2001:db8::1", "[IPv6:2001:DB8::1]", "[IPv6:" D_IP6 "]" },
+	{ "2001:db8::1", "[IPv6:2001:0db8:0:0:0:0:0:1]", "[IPv6:" D_IP6 "]" },
+	{ "2001:db8::1", "2001:DB8::1", D_IP6 },
+	{ "192.0.2.1", "[IPv6:::ffff:192.0.2.1]", "[IPv6:" D_IP "]" },
+	{ "192.0.2.1", "192.0.2.1", D_IP },
+	/* another address: hidden as well, its own digest */
+	{ "192.0.2.1", "[198.51.100.7]", "[" D_NET "]" },
+	{ "2001:db8::1", "[198.51.100.7]", "[" D_NET "]" },
+	/* names embedding the client's address, as ISPs spell them */
+	{ "192.0.2.1", "192-0-2-1.dsl.example", D_IP ".dsl.example" },
+	{ "192.0.2.1", "host-192-000-002-001.example", D_IP ".example" },
+	{ "192.0.2.1", "mail.192.0.2.1.example", "mail." D_IP ".example" },
+	{ "192.0.2.1", "1.2.0.192.in-addr.example", D_IP ".in-addr.example" },
+	{ "192.0.2.1", "ip192_0_2_1", D_IP },
+	{ "192.0.2.1", "c0-192000002001.example", D_IP ".example" },
+	{ "192.0.2.1", "C0000201.dyn.example", D_IP ".dyn.example" },
+	{ "192.0.2.1", "[192-0-2-1]", D_IP },
+	{ "192.0.2.1", "192-0-2-1.x.192.0.2.1.example",
+	    D_IP ".x." D_IP ".example" },
+	{ "2001:db8::1", "2001-db8--1.v6.example", D_IP6 ".v6.example" },
+	{ "2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8."
+	    "b.d.0.1.0.0.2.ip6.example", D_IP6 ".ip6.example" },
+	{ "2001:db8::1", "20010DB8000000000000000000000001.example",
+	    D_IP6 ".example" },
+	/* no address of the client's: kept, a postmaster reads it */
+	{ "192.0.2.1", "mx.example", "mx.example" },
+	{ "192.0.2.1", "192-0-2-2.dsl.example", "192-0-2-2.dsl.example" },
+	{ "192.0.2.1", "10-192-0-2.example", "10-192-0-2.example" },
+	{ "2001:db8::1", "2001-db8--2.v6.example", "2001-db8--2.v6.example" },
+	/* a private value found whole: the sender's digest */
+	{ "192.0.2.1", "a@example.com", D_A },
+};
+
+static void
+test_privacy_helo(void **state)
+{
+	const struct declog_priv priv = { KEY, strlen(KEY) };
+	static const struct dec_in d = { "h", STAGE_ENVFROM, ACTION_LOG, 0,
+	    0, 0, 0, 0, 0, NONE };
+	char buf[LINE], want[LINE];
+	struct in in;
+	struct fx f;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(helo_cases); i++) {
+		memset(&in, 0, sizeof(in));
+		in.ip = helo_cases[i].ip;
+		in.cport = 1;
+		in.helo = helo_cases[i].helo;
+		in.from = "<a@example.com>";
+		decision(&f, &in, &d);
+		snprintf(want, sizeof(want), "NOQUEUE: log rule=h stage=envfrom "
+		    "client=[%s]:1 helo=<%s> from=<" D_A ">",
+		    strchr(helo_cases[i].ip, ':') ? D_IP6 : D_IP,
+		    helo_cases[i].want);
+		want_line(helo_cases[i].helo, declog_format_priv(&f.d, &priv,
+		    buf, sizeof(buf)), want);
+	}
+}
+
 /* --- hostile values in every client field ------------------------- */
 
 enum hfield { H_HELO, H_FROM, H_TO, H_USER, H_CMD, H_QID, H_IP,
@@ -904,6 +1102,9 @@ main(void)
 		cmocka_unit_test(test_privacy_off),
 		cmocka_unit_test(test_privacy_key),
 		cmocka_unit_test(test_privacy_long),
+		cmocka_unit_test(test_privacy_split_reply),
+		cmocka_unit_test(test_privacy_template_vars),
+		cmocka_unit_test(test_privacy_helo),
 		cmocka_unit_test(test_hostile_fields),
 	};
 
