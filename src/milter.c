@@ -376,9 +376,38 @@ stage_noreply(enum stage stage)
 	}
 }
 
+/*
+ * After these answers libmilter takes the message as over: it goes back
+ * to expecting MAIL and drops the MTA's abort for it, so x_abort never
+ * runs. The transaction is forgotten here instead, or a later command
+ * would be judged (and logged) with its queue id and sender.
+ */
+static sfsistat
+msg_over(struct conn *c, enum stage stage, sfsistat rc)
+{
+	int over = 0;
+
+	switch (stage) {
+	case STAGE_ENVFROM:
+	case STAGE_DATA:
+	case STAGE_HEADER:
+		over = rc == SMFIS_REJECT || rc == SMFIS_TEMPFAIL ||
+		    rc == SMFIS_DISCARD || rc == SMFIS_ACCEPT;
+		break;
+	case STAGE_ENVRCPT:	/* a refusal is the recipient's only */
+		over = rc == SMFIS_DISCARD || rc == SMFIS_ACCEPT;
+		break;
+	default:
+		break;
+	}
+	if (over)
+		sess_reset_msg(c->s);
+	return rc;
+}
+
 /* Runs the engine for one stage and turns its result into SMFIS_*. */
 static sfsistat
-eval(SMFICTX *ctx, struct conn *c, enum stage stage)
+eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 {
 	/*
 	 * The result (24 kB: reply and key buffers) lives on the callback's
@@ -422,6 +451,12 @@ eval(SMFICTX *ctx, struct conn *c, enum stage stage)
 		return (c->noreply & stage_noreply(stage)) ? SMFIS_NOREPLY :
 		    SMFIS_CONTINUE;
 	}
+}
+
+static sfsistat
+eval(SMFICTX *ctx, struct conn *c, enum stage stage)
+{
+	return msg_over(c, stage, eval_stage(ctx, c, stage));
 }
 
 static struct conn *

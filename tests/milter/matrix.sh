@@ -83,30 +83,6 @@ t_x_stale() {
 	d_reports
 }
 
-# x_todo NAME FUNC WHY: scenario() for a known problem: TAP "# TODO"
-# when FUNC fails (the runner counts it as known, not as a failure),
-# plain ok once it is fixed. Sanitizer reports and a dead D still fail.
-x_todo() {
-	local name=$1 fn=$2 why=$3 rc
-	: >"$DETAILS"
-	$fn
-	rc=$?
-	[ -s "$DETAILS" ] && rc=1
-	N=$((N + 1))
-	: >"$TMP/D/todo"
-	DETAILS=$TMP/D/todo d_reports
-	if [ -s "$TMP/D/todo" ]; then
-		FAILED=$((FAILED + 1))
-		echo "not ok $N - $name"
-		cat "$TMP/D/todo" "$DETAILS" | sed 's/^/#   /'
-	elif [ $rc -eq 0 ]; then
-		echo "ok $N - $name"
-	else
-		echo "not ok $N - $name # TODO $why"
-		sed 's/^/#   /' "$DETAILS"
-	fi
-}
-
 t_x_stop() {
 	stop D
 	[ "${STATUS[D]}" -eq 0 ] || detail "warden D exited ${STATUS[D]}, want 0"
