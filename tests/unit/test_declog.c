@@ -9,8 +9,11 @@
  * inside the brackets), a bounded huge reply, and tiny buffers.
  * With daemon.log_privacy (declog_format_priv): IP, from, to and user
  * as digests, the null sender kept, the values also hidden inside the
- * HELO and the reply text; and every client-supplied field fed control
- * bytes, 8-bit bytes and 10 KB: one line, printable, bounded.
+ * HELO and the reply text: a rule's reply is its template expanded with
+ * the digests (issue #8: values the client's reply wrapped or cut), HELO
+ * literals compared as addresses and names embedding the client's
+ * address; and every client-supplied field fed control bytes, 8-bit
+ * bytes and 10 KB: one line, printable, bounded.
  * Expected lines are written by hand from DESIGN.md §5 and README "Logs"
  * (both example lines are rows here), never from declog.c's output; the
  * digests were computed with Python's hmac module (HMAC-SHA256 of "log:"
