@@ -123,6 +123,78 @@ print_counters(const struct config *c, FILE *out)
 	rulefp_check_redis(&o, c->rs, out);
 }
 
+/*
+ * The man page section that explains what a diagnostic is about, by the
+ * key its message starts with (every message names its key first).
+ */
+static const struct manref {
+	const char	*prefix;
+	const char	*page;		/* "warden.conf(5)" or "warden.rules(5)" */
+	const char	*section;
+} manrefs[] = {
+	{ "milter",		"warden.conf(5)",	"THE MILTER GROUP" },
+	{ "daemon",		"warden.conf(5)",	"THE DAEMON GROUP" },
+	{ "rules.",		"warden.conf(5)",	"THE RULES GROUP" },
+	{ "store",		"warden.conf(5)",	"THE STORE GROUP" },
+	{ "writable by",	"warden.conf(5)",	"FILES" },
+	{ "holds a password",	"warden.conf(5)",	"FILES" },
+	{ "rules:",		"warden.rules(5)",	"DESCRIPTION" },
+	{ "rule:",		"warden.rules(5)",	"RULE KEYS" },
+	{ "name:",		"warden.rules(5)",	"RULE KEYS" },
+	{ "mode:",		"warden.rules(5)",	"MODES" },
+	{ "stage:",		"warden.rules(5)",	"STAGES" },
+	{ "match",		"warden.rules(5)",	"MATCH" },
+	{ "any:",		"warden.rules(5)",	"MATCH" },
+	{ "not:",		"warden.rules(5)",	"MATCH" },
+	{ "owner_map",		"warden.rules(5)",	"Owner maps" },
+	{ "limit",		"warden.rules(5)",	"LIMITS" },
+	{ "on_error",		"warden.rules(5)",	"LIMITS" },
+	{ "action",		"warden.rules(5)",	"ACTIONS" },
+	{ "add_header",		"warden.rules(5)",	"ACTIONS" },
+	{ "reply",		"warden.rules(5)",	"REPLIES" },
+};
+
+#define NMANREF	(sizeof(manrefs) / sizeof(manrefs[0]))
+
+/* One "see" line naming each page section the diagnostics touch, once. */
+static void
+print_manrefs(const struct diag *d, FILE *err)
+{
+	unsigned char seen[NMANREF] = { 0 };
+	const char *page = NULL;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < d->n; i++)
+		for (k = 0; k < NMANREF; k++)
+			if (strncmp(d->v[i].msg, manrefs[k].prefix,
+			    strlen(manrefs[k].prefix)) == 0) {
+				seen[k] = 1;
+				break;
+			}
+	/* In table order: the config page first, then the rules page. */
+	for (k = 0; k < NMANREF; k++) {
+		if (!seen[k])
+			continue;
+		for (i = 0; i < k; i++)	/* a section listed twice */
+			if (seen[i] && strcmp(manrefs[i].section,
+			    manrefs[k].section) == 0 &&
+			    strcmp(manrefs[i].page, manrefs[k].page) == 0)
+				break;
+		if (i < k)
+			continue;
+		if (n++ == 0)
+			fprintf(err, "warden: see");
+		if (page == NULL || strcmp(page, manrefs[k].page) != 0)
+			fprintf(err, "%s %s %s", page != NULL ? ";" : "",
+			    manrefs[k].page, manrefs[k].section);
+		else
+			fprintf(err, ", %s", manrefs[k].section);
+		page = manrefs[k].page;
+	}
+	if (n > 0)
+		fputc('\n', err);
+}
+
 int
 check_main(const char *conf, FILE *out, FILE *err)
 {
@@ -133,6 +205,7 @@ check_main(const char *conf, FILE *out, FILE *err)
 	diag_init(&d);
 	c = config_load(conf, &d);
 	diag_print(&d, err);
+	print_manrefs(&d, err);
 	if (c != NULL) {
 		print_summary(c, out);
 		print_counters(c, out);

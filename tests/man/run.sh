@@ -127,4 +127,16 @@ vocab terms "$mandir/warden.8" "PROBE OPTIONS" 2>/dev/null |
 same "warden.8 PROBE OPTIONS" "$tmp/probe" "$tmp/probe.terms"
 t_end
 
+# warden check's "see" line (src/check.c manrefs) must name sections that
+# exist, or it sends postmasters looking for nothing.
+t_begin "every section warden check points at exists in its page"
+sed -n 's/^[[:space:]]*{ "[^"]*",[[:space:]]*"\(warden\.[a-z]*\)(\([58]\))",[[:space:]]*"\([^"]*\)" },$/\1.\2\t\3/p' \
+    "$srcdir/check.c" | sort -u >"$tmp/manrefs"
+[ -s "$tmp/manrefs" ] || t_true "no manrefs found in $srcdir/check.c"
+while IFS=$'\t' read -r page sect; do
+	grep -q -x -F -e ".SH $sect" -e ".SS $sect" "$mandir/$page" ||
+	    t_true "$page has no section \"$sect\" (src/check.c manrefs)"
+done <"$tmp/manrefs"
+t_end
+
 finish
