@@ -861,6 +861,7 @@ x_eom(SMFICTX *ctx)
 	struct conn *c = conn_of(ctx);
 	struct sess tmp;
 	const char *qid;
+	char q[SESS_QID_MAX * 4 + 8];
 	sfsistat rc;
 	size_t i;
 
@@ -872,18 +873,20 @@ x_eom(SMFICTX *ctx)
 		sess_set_queue_id(c->s, qid, strlen(qid));
 	rc = eval(ctx, c, STAGE_EOM);
 	if (rc == SMFIS_CONTINUE || rc == SMFIS_ACCEPT) {
+		/* The queue id is the MTA's text: escaped like a client's. */
+		log_esc(c->s->queue_id, strlen(c->s->queue_id), q, sizeof(q));
 		for (i = 0; i < c->s->ntags; i++)
 			if (smfi_addheader(ctx, c->s->tags[i].hdr_name,
 			    c->s->tags[i].hdr_value) != MI_SUCCESS)
 				log_warning("%s: cannot add header %s (rule %s)",
-				    c->s->queue_id, c->s->tags[i].hdr_name,
+				    q, c->s->tags[i].hdr_name,
 				    c->s->tags[i].rule->name);
 		/* The engine applies a flagged quarantine at eom unless
 		 * the message was refused or discarded, as rc says here. */
 		if (c->s->quarantine != NULL && smfi_quarantine(ctx,
 		    c->s->quarantine->name) != MI_SUCCESS)
 			log_warning("%s: quarantine refused by the MTA (rule "
-			    "%s)", c->s->queue_id, c->s->quarantine->name);
+			    "%s)", q, c->s->quarantine->name);
 	}
 	sess_reset_msg(c->s);
 	return conn_done(c, rc);
@@ -1010,10 +1013,10 @@ reload(const char *path)
 	stats_carry(old->cfg->rs, c->rs);
 	D.snap = sn;
 	pthread_mutex_unlock(&D.snap_lock);
-	if (strcmp(old->cfg->milter.socket, c->milter.socket) != 0 ||
-	    strcmp(old->cfg->store.backend, c->store.backend) != 0)
-		log_warning("reload: milter.socket and store.backend take "
-		    "effect at the next restart");
+	if (config_restart_changes(old->cfg, c, line, sizeof(line))[0] !=
+	    '\0')
+		log_warning("reload: changed settings that take effect at "
+		    "the next start only: %s", line);
 	apply_log(c);
 	log_info("reload: ok files=%zu rules=%zu", c->rs->nfiles,
 	    c->rs->nrules);
@@ -1170,7 +1173,8 @@ chown_socket(const struct config *c, const char *path)
 		log_error("daemon.user %s: no such user", c->daemon.user);
 		return -1;
 	}
-	if (chown(path, pw.pw_uid, pw.pw_gid) != 0) {
+	/* lchown: a symlink put in the socket's place is not followed. */
+	if (lchown(path, pw.pw_uid, pw.pw_gid) != 0) {
 		log_error("chown %s: %s", path, strerror(errno));
 		return -1;
 	}
