@@ -733,8 +733,7 @@ for re in "${HYGIENE_RE[@]}"; do t_nore "$OUT/maillog.before-stop" "$re"; done
 t_end
 
 # ======================================================================
-# 14. warden down: milter_default_action = tempfail. (warden needs ~5 s
-#     to stop: libmilter's listener notices smfi_stop only every 5 s.)
+# 14. warden down: milter_default_action = tempfail.
 stop_pid "$WARDEN_PID" 10
 WARDEN_PID=
 swaks_run s12 --port "$P_SMTP" -f a@example.com -t b@example.com

@@ -87,7 +87,7 @@ WARDEN_PID= WARDEN2_PID= PROBE_PID=
 cleanup() {
 	set +e
 	local p
-	# TERM them all first: libmilter takes up to 5 s to notice
+	# TERM them all first, then wait for each
 	for p in "$SM_PID" "$WARDEN_PID" "$WARDEN2_PID" "$PROBE_PID"; do
 		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
 	done
@@ -952,8 +952,7 @@ t_re "$OUT/s15.wlog" "${W_RE}$QID_RE: reject rule=auth-requires-tls stage=envfro
 t_end "$OUT/s15.probe" "$OUT/s15.wlog" "$OUT/s15a.swaks" "$OUT/s15b.swaks"
 
 # ======================================================================
-# 16. warden down: F=T (warden needs ~5 s to stop: libmilter's listener
-#     notices smfi_stop only every 5 s)
+# 16. warden down: F=T
 stop_pid "$WARDEN_PID" 10
 WARDEN_PID=
 mark
