@@ -61,8 +61,9 @@ void	rulefp_log_reload(const struct ruleset *old,
 
 /*
  * Records rs's fingerprints in the Redis store s (made by
- * store_redis_new), replacing the last record. Returns 0, or -1 with a
- * reason in err.
+ * store_redis_new), replacing the last record whole (at start and on
+ * reload; s's new connections write it again only where Redis lacks
+ * it). Returns 0, or -1 with a reason in err.
  */
 int	rulefp_publish(struct store *s, const struct ruleset *rs, char *err,
 	    size_t errlen);

@@ -154,7 +154,9 @@ void	store_redis_stats(struct store *, struct store_redis_stats *out);
 
 /*
  * A small hash beside the counters, prefix + name (rulefp.c): put
- * replaces it whole with n field/value pairs (NUL-terminated strings);
+ * replaces it whole, atomically, with n field/value pairs (NUL-terminated
+ * strings) and keeps them: each new connection of the store writes them
+ * again where the hash is missing, or in whole until a put got through.
  * get opens its own connection from o (bounded by o's timeouts), calls
  * fn with each pair (untrusted bytes, not NUL-terminated) and closes.
  * Both return 0, or -1 with a reason in err.

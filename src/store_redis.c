@@ -12,7 +12,9 @@
  * locks. Errors: a batch Redis does not answer sets err on each request
  * it carried; no wait is longer than connect_timeout_ms plus
  * command_timeout_ms. Every reply is checked: nothing Redis sends can
- * abort us, and a context with err set is dropped, never reused.
+ * abort us, and a context with err set is dropped, never reused. Every
+ * reply of a pipeline is read, error or not, before the connection
+ * serves again: one left unread would answer the next caller.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +47,15 @@
  * windows are shortened, which errs towards letting mail through.
  */
 #define RD_US_MAX	(1LL << 49)
+/* No caller's clock at hand (start-up, the record's put). */
+#define RD_NOW_NONE	INT64_MIN
+/*
+ * After a close at SCRIPT LOAD, one new connection tries it again this
+ * long after: a server that closed for another reason (a restart while
+ * we connected) gets EVALSHA back; behind a proxy a try costs one lost
+ * pipeline, sent again at once with EVAL.
+ */
+#define RD_NOLOAD_RETRY	(300 * NS_PER_SEC)
 
 /*
  * The GCRA of gcra.c in microseconds. KEYS[1]: the counter. ARGV: op
@@ -79,6 +90,22 @@ static const char rd_script[] =
 "if op == 'c' then put(new) end\n"
 "return {1, 0}\n";
 
+/*
+ * The rules record (store_redis_hash_put). KEYS[1]: the hash. ARGV[1]:
+ * "put" replaces it whole, "nx" writes it only when it is missing;
+ * then field, value, ... One script, so `warden check` never reads it
+ * half written. HSET in chunks: unpack() has a stack limit. Returns 1
+ * when written, 0 when nx found it there.
+ */
+static const char rd_rec_script[] =
+"local there = redis.call('EXISTS', KEYS[1])\n"
+"if ARGV[1] == 'nx' and there == 1 then return 0 end\n"
+"if there == 1 then redis.call('DEL', KEYS[1]) end\n"
+"for i = 2, #ARGV, 256 do\n"
+"  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 255, #ARGV)))\n"
+"end\n"
+"return 1\n";
+
 enum rd_stat {
 	RS_ROUND_TRIPS,
 	RS_SCRIPTS,
@@ -97,6 +124,7 @@ struct rd_conn {
 	redisContext	*c;		/* NULL: not connected */
 	unsigned	gen;		/* store's generation at connect */
 	unsigned	skip;		/* refund replies still to read */
+	uint64_t	recput;		/* the first of them: a record put */
 	int		eval;		/* no SCRIPT LOAD: send EVAL */
 };
 
@@ -119,7 +147,7 @@ struct store_redis {
 	char		*master;	/* the name the sentinels know */
 	char		*suser, *spass;	/* AUTH towards the sentinels */
 	pthread_mutex_t	mlock;		/* guards mcur */
-	char		mcur[80];	/* master last found, for logs */
+	char		mcur[280];	/* master last found, escaped */
 	struct timeval	ctv, ttv;	/* connect, command timeouts */
 	char		sha[41];
 	struct rd_conn	*conns;
@@ -128,13 +156,17 @@ struct store_redis {
 	atomic_uint	gen;		/* ++ on failure: reconnect all */
 	atomic_int	eval_logged;
 	atomic_int	noload;		/* SCRIPT LOAD closes the link */
+	_Atomic int64_t	noload_at;	/* since (caller's clock), or NONE */
 	int		quiet;		/* no log lines (check) */
-	/* The last store_redis_hash_put, written again on each new
-	 * connection: a Redis restarted empty gets it back. */
+	/* The last store_redis_hash_put, written again by each new
+	 * connection when Redis lacks it (restarted empty), or when it
+	 * never reached Redis (rec_due). */
 	pthread_mutex_t	reclock;
 	char		*rec_key;	/* NULL: nothing recorded */
 	char		**rec_fv;	/* field, value, ... */
 	size_t		rec_n;		/* pairs */
+	uint64_t	rec_serial;	/* ++ each put */
+	int		rec_due;	/* not yet written whole */
 	char		why0[RD_WHY_MAX]; /* the first connect's */
 
 	pthread_mutex_t	blk;		/* the breaker */
@@ -341,6 +373,7 @@ conn_drop(struct rd_conn *k)
 		redisFree(k->c);
 	k->c = NULL;
 	k->skip = 0;
+	k->recput = 0;
 	k->eval = 0;
 }
 
@@ -423,20 +456,57 @@ sentinel_auth(struct store_redis *r, redisContext *c, size_t i, char *why,
 
 /*
  * nutcracker (twemproxy) does not answer SCRIPT LOAD: it closes the
- * connection, and the batch pipelined behind it is lost. From then on
- * no connection sends it; EVAL carries the script. Returns 1 the first
- * time (worth one more try), 0 after.
+ * connection, without answering even the AUTH pipelined before it, and
+ * the batch behind it is lost. The caller saw no error reply first: a
+ * Redis at maxclients also closes, but answers with an error first. A
+ * server that closed for another reason (a restart as we connected)
+ * looks the same: noload_probe tries SCRIPT LOAD again later. New
+ * connections skip it until then, and EVAL carries the script. Logged
+ * once per change. Returns 1: the lost batch is worth one more try,
+ * with EVAL.
  */
 static int
-script_closed(struct store_redis *r)
+script_closed(struct store_redis *r, int64_t now)
 {
-	if (atomic_exchange(&r->noload, 1) != 0)
-		return 0;
-	if (!r->quiet)
+	atomic_store(&r->noload_at, now);
+	if (atomic_exchange(&r->noload, 1) == 0 && !r->quiet)
 		log_notice("store: redis %s: the connection closed at "
 		    "SCRIPT LOAD (a proxy such as nutcracker?); sending the "
 		    "script with EVAL", r->addr);
 	return 1;
+}
+
+/* SCRIPT LOAD answered with our SHA: a close at it was not for good. */
+static void
+script_loaded(struct store_redis *r)
+{
+	if (atomic_load(&r->noload) && atomic_exchange(&r->noload, 0) == 1 &&
+	    !r->quiet)
+		log_notice("store: redis %s: SCRIPT LOAD answered again; "
+		    "sending EVALSHA", r->addr);
+}
+
+/*
+ * Whether a new connection sends SCRIPT LOAD: always, unless it closed
+ * a connection (script_closed); then one new connection tries again
+ * each RD_NOLOAD_RETRY, so that a server that closed for another reason
+ * (a restart while we connected) is not sent EVAL for good.
+ */
+static int
+noload_probe(struct store_redis *r, int64_t now)
+{
+	int64_t at;
+
+	if (!atomic_load(&r->noload))
+		return 1;
+	if (now == RD_NOW_NONE)
+		return 0;
+	at = atomic_load(&r->noload_at);
+	if (at == RD_NOW_NONE || now < at ||
+	    (uint64_t)now - (uint64_t)at < (uint64_t)RD_NOLOAD_RETRY)
+		return 0;
+	/* One connection tries; the others wait for the next turn. */
+	return atomic_compare_exchange_strong(&r->noload_at, &at, now);
 }
 
 /*
@@ -450,7 +520,7 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 	const char *argv[3] = { "SENTINEL", "get-master-addr-by-name",
 	    r->master };
 	size_t len[3] = { 8, 23, strlen(r->master) };
-	char ip[64], now[80];
+	char ip[64], eip[LOG_ESC_BUF], now[sizeof(r->mcur)];
 	redisContext *c;
 	redisReply *rp;
 	long long port;
@@ -497,7 +567,9 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 		redisFree(c);
 		if (port == 0)
 			continue;
-		snprintf(now, sizeof(now), "%s:%lld", ip, port);
+		/* The address is the sentinel's text: escaped for logs. */
+		log_esc(ip, strlen(ip), eip, sizeof(eip));
+		snprintf(now, sizeof(now), "%.260s:%lld", eip, port);
 		pthread_mutex_lock(&r->mlock);
 		changed = strcmp(now, r->mcur) != 0;
 		if (changed)
@@ -510,8 +582,8 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
 		c = redisConnectWithTimeout(ip, (int)port, r->ctv);
 		if (c != NULL && !c->err)
 			return c;
-		snprintf(why, wlen, "master %s at %s: %s", r->master, now,
-		    c != NULL ? c->errstr : "out of memory");
+		snprintf(why, wlen, "master %.60s at %.80s: %.90s",
+		    r->master, now, c != NULL ? c->errstr : "out of memory");
 		if (c != NULL)
 			redisFree(c);
 		return NULL;
@@ -527,8 +599,8 @@ sentinel_master(struct store_redis *r, char *why, size_t wlen)
  * reason in why.
  */
 static int
-conn_open(struct store_redis *r, struct rd_conn *k, enum rd_hs hs[4],
-    char *why, size_t wlen)
+conn_open(struct store_redis *r, struct rd_conn *k, int64_t now,
+    enum rd_hs hs[4], char *why, size_t wlen)
 {
 	const char *argv[3];
 	size_t len[3];
@@ -587,7 +659,7 @@ conn_open(struct store_redis *r, struct rd_conn *k, enum rd_hs hs[4],
 			goto fail;
 		hs[n++] = HS_ROLE;
 	}
-	k->eval = atomic_load(&r->noload);
+	k->eval = !noload_probe(r, now);
 	if (!k->eval) {
 		argv[0] = "SCRIPT";
 		len[0] = 6;
@@ -602,6 +674,7 @@ conn_open(struct store_redis *r, struct rd_conn *k, enum rd_hs hs[4],
 	k->c = c;
 	k->gen = atomic_load(&r->gen);
 	k->skip = 0;
+	k->recput = 0;
 	return n;
 fail:
 	snprintf(why, wlen, "connect: %s", c->err ? c->errstr :
@@ -610,7 +683,12 @@ fail:
 	return -1;
 }
 
-/* Reads the handshake replies. Returns 0, or -1 with a reason. */
+/*
+ * Reads the handshake replies. Returns 0, or -1 with a reason; -2 when
+ * the link failed after an error reply, which is the reason (a Redis at
+ * maxclients answers the first command with an error, then closes:
+ * that is no proxy refusing SCRIPT LOAD).
+ */
 static int
 conn_check(struct store_redis *r, struct rd_conn *k, const enum rd_hs *hs,
     int n, char *why, size_t wlen)
@@ -622,12 +700,14 @@ conn_check(struct store_redis *r, struct rd_conn *k, const enum rd_hs *hs,
 
 	for (i = 0; i < n; i++) {
 		if (redisGetReply(k->c, &v) != REDIS_OK)
-			return -1;
+			return rc == -1 ? -2 : -1;
 		rp = v;
 		if (hs[i] == HS_SCRIPT) {
 			if (rp->type != REDIS_REPLY_STRING || rp->len != 40 ||
 			    memcmp(rp->str, r->sha, 40) != 0)
 				script_refused(r, k, rp);
+			else
+				script_loaded(r);
 			freeReplyObject(rp);
 			continue;
 		}
@@ -637,16 +717,17 @@ conn_check(struct store_redis *r, struct rd_conn *k, const enum rd_hs *hs,
 			    rp->elements < 1 ||
 			    rp->element[0]->type != REDIS_REPLY_STRING ||
 			    strcmp(rp->element[0]->str, "master") != 0;
-			if (bad && rc == 0) {
+			if (bad && rc == 0)
 				why_reply(why, wlen, "ROLE: not the master",
 				    rp->type == REDIS_REPLY_ARRAY &&
 				    rp->elements > 0 ? rp->element[0] : rp);
-				rc = -1;
-			}
-		} else if (rp->type != REDIS_REPLY_STATUS && rc == 0) {
-			why_reply(why, wlen, what[hs[i]], rp);
-			rc = -1;
+		} else {
+			bad = rp->type != REDIS_REPLY_STATUS;
+			if (bad && rc == 0)
+				why_reply(why, wlen, what[hs[i]], rp);
 		}
+		if (bad)
+			rc = -1;
 		freeReplyObject(rp);
 	}
 	return rc;
@@ -849,46 +930,91 @@ rd_read(struct rd_conn *k, const size_t *idx, size_t m,
 }
 
 /*
- * Appends the last record (DEL, HSET) to k: fire and forget, like a
- * refund. Returns the number of replies to skip, or -1.
+ * Appends the record script (rd_rec_script) in mode "put" or "nx" to c,
+ * with the record kept by rec_keep (reclock held). Returns 0 or -1.
+ */
+static int
+rec_cmd(struct store_redis *r, redisContext *c, const char *mode)
+{
+	const char **argv;
+	size_t *len, i, argc = 5 + 2 * r->rec_n;
+	int rc = -1;
+
+	argv = calloc(argc, sizeof(*argv));
+	len = calloc(argc, sizeof(*len));
+	if (argv == NULL || len == NULL)
+		goto out;
+	argv[0] = "EVAL";
+	argv[1] = rd_rec_script;
+	argv[2] = "1";
+	argv[3] = r->rec_key;
+	argv[4] = mode;
+	for (i = 0; i < 2 * r->rec_n; i++)
+		argv[5 + i] = r->rec_fv[i];
+	for (i = 0; i < argc; i++)
+		len[i] = i == 1 ? sizeof(rd_rec_script) - 1 : strlen(argv[i]);
+	rc = redisAppendCommandArgv(c, (int)argc, argv, len) == REDIS_OK ?
+	    0 : -1;
+out:
+	free(argv);
+	free(len);
+	return rc;
+}
+
+/*
+ * Appends the last record to a new connection k: fire and forget, like
+ * a refund. Only where Redis lacks it (nx): a Redis restarted empty
+ * gets it back, and a record another warden put since stays (it is the
+ * last start's or reload's). In whole when the last put has not reached
+ * Redis (rec_due), noted in k->recput. Returns the number of replies to
+ * skip (0 or 1), or -1.
  */
 static int
 rec_append(struct store_redis *r, struct rd_conn *k)
 {
-	const char **argv = NULL;
-	size_t *len = NULL, i;
-	int n = -1;
+	int n = 0;
 
 	pthread_mutex_lock(&r->reclock);
-	if (r->rec_key == NULL) {
-		n = 0;
-		goto out;
+	if (r->rec_key != NULL) {
+		n = rec_cmd(r, k->c, r->rec_due ? "put" : "nx") == 0 ? 1 : -1;
+		if (n == 1 && r->rec_due)
+			k->recput = r->rec_serial;
 	}
-	if ((argv = calloc(2 + 2 * r->rec_n, sizeof(*argv))) == NULL ||
-	    (len = calloc(2 + 2 * r->rec_n, sizeof(*len))) == NULL)
-		goto out;
-	argv[0] = "DEL";
-	len[0] = 3;
-	argv[1] = r->rec_key;
-	len[1] = strlen(r->rec_key);
-	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK)
-		goto out;
-	n = 1;
-	if (r->rec_n == 0)
-		goto out;
-	argv[0] = "HSET";
-	len[0] = 4;
-	for (i = 0; i < 2 * r->rec_n; i++) {
-		argv[2 + i] = r->rec_fv[i];
-		len[2 + i] = strlen(r->rec_fv[i]);
-	}
-	n = redisAppendCommandArgv(k->c, (int)(2 + 2 * r->rec_n), argv,
-	    len) == REDIS_OK ? 2 : -1;
-out:
 	pthread_mutex_unlock(&r->reclock);
-	free(argv);
-	free(len);
 	return n;
+}
+
+/* A put of record serial answered rp: written, unless a newer one came. */
+static void
+rec_done(struct store_redis *r, uint64_t serial, const redisReply *rp)
+{
+	if (rp->type != REDIS_REPLY_INTEGER)
+		return;
+	pthread_mutex_lock(&r->reclock);
+	if (r->rec_serial == serial)
+		r->rec_due = 0;
+	pthread_mutex_unlock(&r->reclock);
+}
+
+/*
+ * Reads the replies k owes from earlier exchanges (refunds, the
+ * record), in order: the first may answer a record put. Every one is
+ * read, error or not, so the next reply is the caller's. 0 or -1.
+ */
+static int
+skip_read(struct store_redis *r, struct rd_conn *k)
+{
+	void *v;
+
+	for (; k->skip > 0; k->skip--) {
+		if (redisGetReply(k->c, &v) != REDIS_OK)
+			return -1;
+		if (k->recput != 0)
+			rec_done(r, k->recput, v);
+		k->recput = 0;
+		freeReplyObject(v);
+	}
+	return 0;
 }
 
 static void
@@ -905,18 +1031,22 @@ rec_clear(struct store_redis *r)
 	r->rec_n = 0;
 }
 
-/* Keeps a copy of the record for new connections. Returns 0 or -1. */
-static int
+/*
+ * Keeps a copy of the record for new connections, due until a put of it
+ * is answered. Returns its serial (> 0), or 0 when memory is short.
+ */
+static uint64_t
 rec_keep(struct store_redis *r, const char *key, const char *const *field,
     const char *const *value, size_t n)
 {
 	char **fv, *k;
+	uint64_t serial;
 	size_t i;
 
 	if ((k = strdup(key)) == NULL ||
 	    (fv = calloc(2 * n + 1, sizeof(*fv))) == NULL) {
 		free(k);
-		return -1;
+		return 0;
 	}
 	for (i = 0; i < n; i++)
 		if ((fv[2 * i] = strdup(field[i])) == NULL ||
@@ -927,15 +1057,17 @@ rec_keep(struct store_redis *r, const char *key, const char *const *field,
 			free(fv[i]);
 		free(fv);
 		free(k);
-		return -1;
+		return 0;
 	}
 	pthread_mutex_lock(&r->reclock);
 	rec_clear(r);
 	r->rec_key = k;
 	r->rec_fv = fv;
 	r->rec_n = n;
+	r->rec_due = 1;
+	serial = ++r->rec_serial;
 	pthread_mutex_unlock(&r->reclock);
-	return 0;
+	return serial;
 }
 
 /*
@@ -943,25 +1075,27 @@ rec_keep(struct store_redis *r, const char *key, const char *const *field,
  * connection, refund replies left from earlier, then the batch, all in
  * one write and one read. Scripts the server forgot (NOSCRIPT: restart,
  * failover, SCRIPT FLUSH) are sent again with EVAL, which also loads
- * them: a second round trip, once. Returns 0, or -1 when the connection
- * failed (dropped; *retry: it failed at once and had been used before,
- * so a fresh connection is worth one more try).
+ * them: a second round trip, once. now: the caller's clock, or
+ * RD_NOW_NONE. Returns 0, or -1 when the connection failed (dropped;
+ * *retry: it failed at once and had been used before, or it closed at
+ * SCRIPT LOAD, so a fresh connection is worth one more try).
  */
 static int
 rd_exchange(struct store_redis *r, struct rd_conn *k,
     const struct store_req *req, const size_t *idx, size_t m,
-    struct store_res *res, char op, char *why, size_t wlen, int *retry)
+    struct store_res *res, char op, int64_t now, char *why, size_t wlen,
+    int *retry)
 {
 	enum rd_hs hs[4];
 	uint64_t again = 0;
 	size_t j, got = 0;
-	int nhs = 0, fresh = 0, hsdone = 0, nrec = 0, rc, timeout;
+	int nhs = 0, fresh = 0, nrec = 0, ck = 0, rc, timeout;
 
 	*retry = 0;
 	if (k->c != NULL && k->gen != atomic_load(&r->gen))
 		conn_drop(k);
 	if (k->c == NULL) {
-		if ((nhs = conn_open(r, k, hs, why, wlen)) < 0)
+		if ((nhs = conn_open(r, k, now, hs, why, wlen)) < 0)
 			return -1;
 		fresh = 1;
 	}
@@ -973,28 +1107,22 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		goto fail;
 	st_add(r, RS_ROUND_TRIPS, 1);
 	st_add(r, RS_SCRIPTS, m);
-	for (; k->skip > 0; k->skip--) {
-		void *v;
-
-		if (redisGetReply(k->c, &v) != REDIS_OK)
-			goto fail;
-		freeReplyObject(v);
-	}
-	if (fresh && conn_check(r, k, hs, nhs, why, wlen) == -1) {
-		if (k->c->err == 0) {
+	if (skip_read(r, k) == -1)
+		goto fail;
+	if (fresh && (ck = conn_check(r, k, hs, nhs, why, wlen)) != 0) {
+		if (k->c->err == 0 || ck == -2) {
 			conn_drop(k);
 			return -1;
 		}
 		goto fail;
 	}
-	hsdone = 1;
 	if ((rc = rd_read(k, idx, m, res, &again, &got, why, wlen)) == -1)
 		goto fail;
 	if (rc == -2) {
 		conn_drop(k);
 		return -1;
 	}
-	/* The record's replies follow the batch's: read them later. */
+	/* The record's reply follows the batch's: read it later. */
 	k->skip += (unsigned)nrec;
 	if (again == 0)
 		return 0;
@@ -1003,13 +1131,8 @@ rd_exchange(struct store_redis *r, struct rd_conn *k,
 		    req[idx[j]].peek ? 'p' : op, 1) == -1)
 			goto fail;
 	st_add(r, RS_ROUND_TRIPS, 1);
-	for (; k->skip > 0; k->skip--) {
-		void *v;
-
-		if (redisGetReply(k->c, &v) != REDIS_OK)
-			goto fail;
-		freeReplyObject(v);
-	}
+	if (skip_read(r, k) == -1)
+		goto fail;
 	for (j = 0; j < m; j++) {
 		redisReply *rp;
 		void *v;
@@ -1036,10 +1159,13 @@ fail:
 	else
 		snprintf(why, wlen, "out of memory");
 	*retry = !fresh && got == 0 && !timeout && k->c->err != 0;
-	if (fresh && !hsdone && !timeout && nhs > 0 &&
-	    hs[nhs - 1] == HS_SCRIPT && (k->c->err == REDIS_ERR_EOF ||
-	    k->c->err == REDIS_ERR_IO))
-		*retry = script_closed(r);
+	/*
+	 * Closed in a handshake with SCRIPT LOAD, no error reply before:
+	 * nutcracker closes at it without answering the AUTH before it.
+	 */
+	if (ck == -1 && !timeout && nhs > 0 && hs[nhs - 1] == HS_SCRIPT &&
+	    (k->c->err == REDIS_ERR_EOF || k->c->err == REDIS_ERR_IO))
+		*retry = script_closed(r, now);
 	conn_drop(k);
 	return -1;
 }
@@ -1070,9 +1196,14 @@ rd_send(struct store_redis *r, const struct store_req *req,
 {
 	char why[RD_WHY_MAX] = "";
 	struct rd_conn *k;
+	int64_t none = RD_NOW_NONE;
 	int probe, retry, rc;
 	size_t j;
 
+	/* A close at SCRIPT LOAD where no clock was at hand: since now. */
+	if (atomic_load(&r->noload) && atomic_load(&r->noload_at) == none)
+		(void)atomic_compare_exchange_strong(&r->noload_at, &none,
+		    now);
 	if (!breaker_admit(r, now, &probe)) {
 		st_add(r, RS_FAST_FAILS, 1);
 		for (j = 0; j < m; j++)
@@ -1088,12 +1219,12 @@ rd_send(struct store_redis *r, const struct store_req *req,
 			res[idx[j]].err = 1;
 		return;
 	}
-	rc = rd_exchange(r, k, req, idx, m, res, op, why, sizeof(why),
+	rc = rd_exchange(r, k, req, idx, m, res, op, now, why, sizeof(why),
 	    &retry);
 	/* A connection the server closed since (restart): once more. */
 	if (rc == -1 && retry)
-		rc = rd_exchange(r, k, req, idx, m, res, op, why, sizeof(why),
-		    &retry);
+		rc = rd_exchange(r, k, req, idx, m, res, op, now, why,
+		    sizeof(why), &retry);
 	pthread_mutex_unlock(&k->lock);
 	if (rc == -1) {
 		st_add(r, RS_FAILURES, 1);
@@ -1516,11 +1647,11 @@ store_redis_new(const struct store_redis_opts *o, char *err, size_t errlen)
 		pthread_mutex_init(&r->conns[i].lock, NULL);
 	/* One connection now, to say at start whether Redis answers. */
 	pthread_mutex_lock(&r->conns[0].lock);
-	rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c', why,
-	    sizeof(why), &retry);
+	rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c',
+	    RD_NOW_NONE, why, sizeof(why), &retry);
 	if (rc == -1 && retry)
 		rc = rd_exchange(r, &r->conns[0], NULL, NULL, 0, NULL, 'c',
-		    why, sizeof(why), &retry);
+		    RD_NOW_NONE, why, sizeof(why), &retry);
 	pthread_mutex_unlock(&r->conns[0].lock);
 	if (rc == 0 && r->quiet)
 		return &r->base;
@@ -1572,11 +1703,11 @@ conn_ready(struct store_redis *r, char *why, size_t wlen)
 	if (k->c != NULL && k->gen != atomic_load(&r->gen))
 		conn_drop(k);
 	if (k->c == NULL) {
-		rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c', why, wlen,
-		    &retry);
+		rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c', RD_NOW_NONE,
+		    why, wlen, &retry);
 		if (rc == -1 && retry)
-			rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c', why,
-			    wlen, &retry);
+			rc = rd_exchange(r, k, NULL, NULL, 0, NULL, 'c',
+			    RD_NOW_NONE, why, wlen, &retry);
 	}
 	if (rc == -1) {
 		pthread_mutex_unlock(&k->lock);
@@ -1585,22 +1716,23 @@ conn_ready(struct store_redis *r, char *why, size_t wlen)
 	return k;
 }
 
-/* Reads the refund replies still due, then one reply; NULL on failure. */
+/* Reads the replies still due, then one reply (owned); NULL on failure. */
 static redisReply *
-conn_reply(struct rd_conn *k)
+conn_reply(struct store_redis *r, struct rd_conn *k)
 {
 	void *v;
 
-	for (; k->skip > 0; k->skip--) {
-		if (redisGetReply(k->c, &v) != REDIS_OK)
-			return NULL;
-		freeReplyObject(v);
-	}
-	if (redisGetReply(k->c, &v) != REDIS_OK)
+	if (skip_read(r, k) == -1 || redisGetReply(k->c, &v) != REDIS_OK)
 		return NULL;
 	return v;
 }
 
+/*
+ * One command, one reply: a reply left unread would answer the next
+ * exchange on this pooled connection, and every answer after it would
+ * be one behind (issue 5: a refused DEL of the record did that, since
+ * be63390 pipelined DEL and HSET).
+ */
 int
 store_redis_hash_put(struct store *s, const char *name,
     const char *const *field, const char *const *value, size_t n,
@@ -1608,64 +1740,40 @@ store_redis_hash_put(struct store *s, const char *name,
 {
 	struct store_redis *r = (struct store_redis *)s;
 	char key[RD_PREFIX_MAX + 80], why[RD_WHY_MAX] = "";
-	const char **argv = NULL;
-	size_t *len = NULL, i;
 	struct rd_conn *k = NULL;
 	redisReply *rp;
-	int rc = -1, j;
+	uint64_t serial;
+	int rc = -1, app;
 
 	snprintf(err, errlen, "out of memory");
 	if (strlen(name) > 64 || n > 100000)
 		return -1;
 	snprintf(key, sizeof(key), "%s%s", r->prefix, name);
-	if ((argv = calloc(2 + 2 * n, sizeof(*argv))) == NULL ||
-	    (len = calloc(2 + 2 * n, sizeof(*len))) == NULL ||
-	    rec_keep(r, key, field, value, n) == -1)
-		goto out;
+	/* Kept first: if Redis is away, a new connection writes it. */
+	if ((serial = rec_keep(r, key, field, value, n)) == 0)
+		return -1;
 	if ((k = conn_ready(r, why, sizeof(why))) == NULL) {
 		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	pthread_mutex_lock(&r->reclock);
+	app = rec_cmd(r, k->c, "put");
+	pthread_mutex_unlock(&r->reclock);
+	if (app == -1 || (rp = conn_reply(r, k)) == NULL) {
+		snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :
+		    "out of memory");
+		conn_drop(k);
 		goto out;
 	}
-	/* Replaced whole: rules removed since the last record go too. */
-	argv[0] = "DEL";
-	len[0] = 3;
-	argv[1] = key;
-	len[1] = strlen(key);
-	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK)
-		goto io;
-	argv[0] = "HSET";
-	len[0] = 4;
-	for (i = 0; i < n; i++) {
-		argv[2 + 2 * i] = field[i];
-		len[2 + 2 * i] = strlen(field[i]);
-		argv[3 + 2 * i] = value[i];
-		len[3 + 2 * i] = strlen(value[i]);
-	}
-	if (n > 0 && redisAppendCommandArgv(k->c, (int)(2 + 2 * n), argv,
-	    len) != REDIS_OK)
-		goto io;
-	for (j = 0; j < (n > 0 ? 2 : 1); j++) {
-		if ((rp = conn_reply(k)) == NULL)
-			goto io;
-		if (rp->type == REDIS_REPLY_ERROR) {
-			why_reply(err, errlen, j == 0 ? "DEL" : "HSET", rp);
-			freeReplyObject(rp);
-			goto out;
-		}
-		freeReplyObject(rp);
-	}
-	rc = 0;
-	err[0] = '\0';
-	goto out;
-io:
-	snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :
-	    "out of memory");
-	conn_drop(k);
+	if (rp->type == REDIS_REPLY_INTEGER) {
+		rec_done(r, serial, rp);
+		rc = 0;
+		err[0] = '\0';
+	} else
+		why_reply(err, errlen, "record", rp);
+	freeReplyObject(rp);
 out:
-	if (k != NULL)
-		pthread_mutex_unlock(&k->lock);
-	free(argv);
-	free(len);
+	pthread_mutex_unlock(&k->lock);
 	return rc;
 }
 
@@ -1704,7 +1812,7 @@ store_redis_hash_get(const struct store_redis_opts *o, const char *name,
 	argv[1] = key;
 	len[1] = strlen(key);
 	if (redisAppendCommandArgv(k->c, 2, argv, len) != REDIS_OK ||
-	    (rp = conn_reply(k)) == NULL) {
+	    (rp = conn_reply(r, k)) == NULL) {
 		snprintf(err, errlen, "%s", k->c->err ? k->c->errstr :
 		    "out of memory");
 		goto out;

@@ -10,6 +10,11 @@
 #   store   tests/redis/test_store_redis.c, built here against the
 #           libwarden.a next to BINARY: the GCRA case table on memory and
 #           Redis, round trips, TTLs, key_secret, NOSCRIPT, 8 threads;
+#           issue 5: the rules record across reconnects, a record write
+#           Redis refuses (DEL renamed) with exact verdicts after it, a
+#           first connect refused by maxclients (EVALSHA after, not EVAL),
+#           SCRIPT LOAD tried again 5 minutes after a close, a sentinel's
+#           master address logged escaped;
 #           then SIGSTOP / SIGTERM / restart under a live store, a store
 #           made while nothing listens, and Sentinel (master, replica,
 #           sentinel; the master stopped, the store follows; the
@@ -172,6 +177,37 @@ for pat in 'wb:{t-bench0|*' 'ws*'; do
 	[ -n "$k" ] && echo "# MEMORY USAGE $k: $(redis-cli -p "$RP" memory usage "$k") bytes (key ${#k} bytes)"
 done
 
+# Issue 5: the rules record of two stores across a reconnect; a close
+# before any reply is retried with SCRIPT LOAD 5 minutes later.
+sub record "$T_BIN" record "$RP"
+sub probe "$T_BIN" probe "$RP"
+got=$(grep -c "SCRIPT LOAD answered again" "$TMP/probe.err")
+[ "$got" -eq 1 ] || { detail "want 1 \"SCRIPT LOAD answered again\" line, got $got:"; grep 'store:' "$TMP/probe.err" >>"$DETAILS"; }
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "probe: one log line when SCRIPT LOAD works again"
+
+# Issue 5: a record write Redis refuses (DEL renamed away) must not
+# leave a reply unread on the pooled connection.
+DP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+if redis_start "$DP" --rename-command DEL '""'; then
+	sub desync "$T_BIN" desync "$DP"
+else
+	tap 1 "desync: redis-server with DEL renamed starts"
+fi
+"$HERE/redisctl.sh" stop "$TMP" "$DP"
+
+# Issue 5: a first connection refused (maxclients) is not a proxy that
+# refuses SCRIPT LOAD. redisctl.sh's PING needs the password too.
+DP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+if REDISCLI_AUTH=noloadpw redis_start "$DP" --requirepass noloadpw --maxclients 1; then
+	sub noload "$T_BIN" noload "$DP" noloadpw
+	got=$(grep -c "closed at SCRIPT LOAD" "$TMP/noload.err")
+	[ "$got" -eq 0 ] || { detail "want no \"closed at SCRIPT LOAD\" line, got $got:"; grep 'store:' "$TMP/noload.err" >>"$DETAILS"; }
+	tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "noload: no log line blaming a proxy"
+else
+	tap 1 "noload: redis-server with maxclients 1 starts"
+fi
+"$HERE/redisctl.sh" stop "$TMP" "$DP"
+
 # A second server for the failure part: it gets stopped and restarted.
 FP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
 redis_start "$FP" || { echo "Bail out! redis-server did not start on $FP"; exit 1; }
@@ -189,6 +225,14 @@ sub down "$T_BIN" down "$FP"
 got=$(grep -c -F "store: redis down: 127.0.0.1:$FP: connect: Connection refused (starting without it; on_error applies until it answers)" "$TMP/down.err")
 [ "$got" -eq 1 ] || { detail "want 1 start-up down line, got $got:"; cat "$TMP/down.err" >>"$DETAILS"; }
 tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "down: one line at start, none for the failed probe"
+
+# Issue 5: a sentinel's answer is remote text: escaped in the log.
+sub sentesc "$T_BIN" sentesc 0
+esc='master warden is at 127.0.0.1\x1b[31mX:6399'
+got=$(grep -c -F -- "$esc" "$TMP/sentesc.err")
+[ "$got" -eq 1 ] || { detail "want 1 line with \"$esc\", got $got:"; grep 'store:' "$TMP/sentesc.err" | cat -v >>"$DETAILS"; }
+! grep -q $'\x1b' "$TMP/sentesc.err" || detail "a raw ESC byte in the log"
+tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "sentesc: the master address a sentinel names is logged escaped"
 
 # --- Sentinel: master, replica, one sentinel; the master is stopped -------
 

@@ -27,6 +27,23 @@
  *       their requirepass and the proxy's redis_auth): the case
  *       table, limits exact on 40 keys charged 5 to a batch, the keys
  *       spread over both servers (SCAN on each), every key with a TTL.
+ *   test_store_redis desync PORT
+ *       the server has DEL renamed away: the rules record cannot be
+ *       replaced; the put says so and every later verdict on the same
+ *       pooled connection is exact (issue 5: a reply left unread).
+ *   test_store_redis noload PORT PASSWORD
+ *       maxclients 1, the slot held while the store connects: once it
+ *       is free the store loads the script (EVALSHA, no EVAL).
+ *   test_store_redis probe PORT
+ *       the store's first connection closes before any reply (no AUTH):
+ *       EVAL, until a new connection 5 minutes later (caller's clock)
+ *       loads the script again.
+ *   test_store_redis sentesc 0
+ *       a fake sentinel names the master "127.0.0.1\x1b[31mX": the store
+ *       logs it escaped (run.sh checks stderr).
+ *   test_store_redis record PORT
+ *       two stores on one prefix: the rules record is the last put's,
+ *       survives the other's reconnect, and comes back when lost.
  *   test_store_redis bench PORT
  *       figures (TAP comments): PING vs a charge of 1 and of 5 limits.
  *
@@ -166,6 +183,7 @@ struct proxy {
 	int		lfd, port, upstream, stop[2];
 	pthread_t	tid;
 	atomic_long	turns;
+	atomic_int	drop;	/* connections to close at once, unanswered */
 };
 
 #define PX_PAIRS 16
@@ -249,6 +267,11 @@ px_run(void *arg)
 		}
 		if ((pfd[0].revents & POLLIN) &&
 		    (fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			if (atomic_load(&p->drop) > 0) {
+				atomic_fetch_sub(&p->drop, 1);
+				close(fd);
+				continue;
+			}
 			if (n == PX_PAIRS ||
 			    (up[n] = px_connect(p->upstream)) < 0) {
 				close(fd);
@@ -1278,8 +1301,8 @@ test_shard(int nport, int port1, int port2)
 		got = store_redis_hash_get(&o, "rules", read_pair, &rb, err,
 		    sizeof(err));
 		ok(put == 0 && got == 0 && rb.n == 2 && rb.match == 2,
-		    "through nutcracker: the rules record is written (DEL, "
-		    "HSET) and read back (HGETALL): %d pairs, %d as written "
+		    "through nutcracker: the rules record is written (one "
+		    "EVAL) and read back (HGETALL): %d pairs, %d as written "
 		    "%s", rb.n, rb.match, put == 0 && got == 0 ? "" : err);
 	}
 	store_redis_stats(s, &st);
@@ -1290,6 +1313,372 @@ test_shard(int nport, int port1, int port2)
 	    (unsigned long long)st.failures);
 	store_free(s);
 	store_free(mem);
+	return 0;
+}
+
+/* --- issue 5: a failed record write, a refused first connect, records --- */
+
+/*
+ * One charge of key under 1 per hour, burst 1: the first passes, the
+ * next is refused for about an hour (GCRA, DESIGN.md §3: T = 3600 s,
+ * B = 1, so the second event conforms at TAT = first + 3600 s).
+ */
+static int
+hourly(struct store *s, const char *key, int want, const char *what)
+{
+	struct store_req q;
+	struct store_res res;
+	int64_t secs;
+
+	memset(&q, 0, sizeof(q));
+	q.key = key;
+	q.keylen = strlen(key);
+	q.cost = 1;
+	if (gcra_limit_init(&q.limit, 1, 3600 * NS_PER_SEC, 1) != 0)
+		abort();
+	memset(&res, 0, sizeof(res));
+	(void)store_charge(s, &q, &res, 1, mono());
+	secs = gcra_retry_secs(res.retry_after_ns);
+	if (!res.err && res.allowed == want && (want ? secs == 0 :
+	    secs >= 3590 && secs <= 3600))
+		return 1;
+	diag("%s: key %s: want %s, got err=%d allowed=%d retry=%llds", what,
+	    key, want ? "allowed" : "refused ~3600 s", res.err, res.allowed,
+	    (long long)secs);
+	return 0;
+}
+
+/*
+ * The server runs with DEL renamed away (run.sh): replacing the record
+ * fails. The pool has one connection, so a reply left unread by the
+ * failed write would answer the next charge, and every later answer
+ * would be one behind.
+ */
+static int
+test_desync(int port)
+{
+	static const char *const f[] = { "r1", "r2" };
+	static const char *const v[] = { "key=client_ip rate=1/3600s "
+	    "burst=1", "key=helo rate=5/60s burst=5" };
+	char err[256] = "", prefix[64], key[64];
+	struct store *s;
+	int put[3], i, good = 1;
+
+	snprintf(prefix, sizeof(prefix), "wds%d:", (int)getpid());
+	cmd_timeout_ms = 2000;
+	s = mkredis(port, prefix, NULL, 1, 1);
+	for (i = 0; i < 2; i++)
+		put[i] = store_redis_hash_put(s, "rules", f, v, 2, err,
+		    sizeof(err));
+	ok(put[0] == -1 || put[1] == -1, "DEL renamed away: a put that "
+	    "cannot replace the record says so (%d, %d: %s)", put[0], put[1],
+	    err);
+	for (i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "t-desync|%c", 'A' + i);
+		good &= hourly(s, key, 1, "after the failed put");
+		good &= hourly(s, key, 0, "after the failed put");
+	}
+	ok(good, "after it, on the same connection: A, B, C each pass once, "
+	    "then are refused for ~3600 s");
+	put[2] = store_redis_hash_put(s, "rules", f, v, 2, err, sizeof(err));
+	good = hourly(s, "t-desync|D", 1, "after a third put") &
+	    hourly(s, "t-desync|D", 0, "after a third put") &
+	    hourly(s, "t-desync|A", 0, "after a third put");
+	ok(put[2] == -1 && good, "another failed put: D passes once, then "
+	    "refused; A still refused");
+	store_free(s);
+	return 0;
+}
+
+/* A look at the server that waits (bounded) for a free client slot. */
+static redisContext *
+admin_wait(int port)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c;
+	redisReply *rp;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		c = redisConnectWithTimeout("127.0.0.1", port, tv);
+		if (c != NULL && !c->err && redisSetTimeout(c, tv) == REDIS_OK) {
+			rp = redisCommand(c, "AUTH %s", redis_pass);
+			if (rp != NULL && rp->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(rp);
+				return c;
+			}
+			if (rp != NULL)
+				freeReplyObject(rp);
+		}
+		if (c != NULL)
+			redisFree(c);
+		sleep_ms(100);
+	}
+	printf("Bail out! no client slot on %d within 10 s\n", port);
+	exit(1);
+}
+
+/*
+ * maxclients 1 and requirepass (run.sh): while this program holds the
+ * only slot, Redis answers the store's first connection with "max
+ * number of clients reached" in place of AUTH's reply and closes it,
+ * before SCRIPT LOAD is answered. That is not a proxy refusing SCRIPT
+ * LOAD: once the slot is free the store must load the script and send
+ * EVALSHA, never EVAL.
+ */
+static int
+test_noload(int port, const char *pass)
+{
+	struct store_redis_stats st;
+	redisContext *hold, *ad;
+	struct store *s;
+	char prefix[64];
+	long long ev, evs;
+	int serial = 20000, ms;
+
+	redis_pass = pass;
+	snprintf(prefix, sizeof(prefix), "wnl%d:", (int)getpid());
+	hold = admin_wait(port);
+	s = mkredis(port, prefix, NULL, 1, 1);
+	store_redis_stats(s, &st);
+	ok(st.down == 1, "maxclients 1, the slot held: the store starts "
+	    "without Redis");
+	redisFree(hold);
+	ms = until_up(s, &serial, 10000);
+	ok(ms >= 0, "the slot freed: a charge gets through (%d ms)", ms);
+	charges(s, &serial, 3, 0, 5000, "after the slot was freed");
+	store_free(s);
+	ad = admin_wait(port);
+	ev = cmd_calls(ad, "eval");
+	evs = cmd_calls(ad, "evalsha");
+	ok(evs >= 4 && ev == 0, "the script was loaded: %lld EVALSHA, %lld "
+	    "EVAL (want >= 4 and 0)", evs, ev);
+	redisFree(ad);
+	return 0;
+}
+
+/* HGETALL of key as "f=v f=v" (a small hash keeps insertion order). */
+static void
+hgetall(redisContext *ad, const char *key, char *buf, size_t len)
+{
+	redisReply *rp = redisCommand(ad, "HGETALL %s", key);
+	size_t i, at = 0;
+
+	buf[0] = '\0';
+	for (i = 0; rp != NULL && rp->type == REDIS_REPLY_ARRAY &&
+	    i + 1 < rp->elements && at < len; i += 2)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s=%s",
+		    at ? " " : "", rp->element[i]->str,
+		    rp->element[i + 1]->str);
+	if (rp != NULL)
+		freeReplyObject(rp);
+}
+
+/* Closes every client but ad: the stores reconnect on their next call. */
+static void
+kill_clients(redisContext *ad)
+{
+	redisReply *rp = redisCommand(ad, "CLIENT KILL TYPE normal SKIPME yes");
+
+	if (rp != NULL)
+		freeReplyObject(rp);
+}
+
+/*
+ * Two wardens' stores on one prefix with different rules (README
+ * "Counters across a reload"): the record is the last put's, a
+ * reconnect does not change it, and a record Redis lost comes back.
+ */
+static int
+test_record(int port)
+{
+	static const char *const f1[] = { "t-a", "t-b" };
+	static const char *const v1[] = { "key=helo rate=1/60s burst=1",
+	    "key=client_ip rate=2/60s burst=2" };
+	static const char *const f2[] = { "t-a" };
+	static const char *const v2[] = { "key=helo rate=9/60s burst=9" };
+	struct store *s1, *s2;
+	redisContext *ad = admin(port);
+	char prefix[64], key[96], got[512], err[256] = "";
+	int p1, p2, i, good = 1, serial = 30000;
+	struct store_res res;
+
+	snprintf(prefix, sizeof(prefix), "wrec%d:", (int)getpid());
+	snprintf(key, sizeof(key), "%srules", prefix);
+	cmd_timeout_ms = 2000;
+	s1 = mkredis(port, prefix, NULL, 1, 1);
+	s2 = mkredis(port, prefix, NULL, 1, 1);
+	p1 = store_redis_hash_put(s1, "rules", f1, v1, 2, err, sizeof(err));
+	p2 = store_redis_hash_put(s2, "rules", f2, v2, 1, err, sizeof(err));
+	hgetall(ad, key, got, sizeof(got));
+	ok(p1 == 0 && p2 == 0 && strcmp(got, "t-a=key=helo rate=9/60s "
+	    "burst=9") == 0, "two puts: the record is the last one's, whole "
+	    "(got \"%s\") %s", got, err);
+	kill_clients(ad);
+	/* Two charges: the second reads what the reconnect wrote. */
+	for (i = 0; i < 2; i++) {
+		(void)timed_charge(s1, serial++, &res);
+		good &= !res.err;
+	}
+	hgetall(ad, key, got, sizeof(got));
+	ok(good && strcmp(got, "t-a=key=helo rate=9/60s burst=9") == 0,
+	    "the first warden reconnects: the record stays the last put's "
+	    "(got \"%s\")", got);
+	freeReplyObject(redisCommand(ad, "DEL %s", key));
+	kill_clients(ad);
+	for (i = 0; i < 2; i++) {
+		(void)timed_charge(s1, serial++, &res);
+		good &= !res.err;
+	}
+	hgetall(ad, key, got, sizeof(got));
+	ok(good && strcmp(got, "t-a=key=helo rate=1/60s burst=1 "
+	    "t-b=key=client_ip rate=2/60s burst=2") == 0, "the record lost "
+	    "(Redis restarted empty): the next new connection writes its "
+	    "own back (got \"%s\")", got);
+	/* A reload whose put fails (the link died): a new one writes it. */
+	kill_clients(ad);
+	p1 = store_redis_hash_put(s1, "rules", f2, v2, 1, err, sizeof(err));
+	freeReplyObject(redisCommand(ad, "HSET %s t-z stale", key));
+	for (i = 0; i < 2; i++) {
+		(void)timed_charge(s1, serial++, &res);
+		good &= !res.err;
+	}
+	hgetall(ad, key, got, sizeof(got));
+	ok(p1 == -1 && good && strcmp(got, "t-a=key=helo rate=9/60s "
+	    "burst=9") == 0, "a put that failed (%s) is written whole by the "
+	    "next new connection (got \"%s\")", err, got);
+	freeReplyObject(redisCommand(ad, "HSET %s t-z other", key));
+	kill_clients(ad);
+	for (i = 0; i < 2; i++) {
+		(void)timed_charge(s1, serial++, &res);
+		good &= !res.err;
+	}
+	hgetall(ad, key, got, sizeof(got));
+	ok(good && strcmp(got, "t-a=key=helo rate=9/60s burst=9 "
+	    "t-z=other") == 0, "once written, a reconnect leaves it alone "
+	    "again (got \"%s\")", got);
+	store_free(s1);
+	store_free(s2);
+	redisFree(ad);
+	return 0;
+}
+
+/*
+ * No AUTH, no SELECT: the first connection closes before any reply, as
+ * nutcracker does at SCRIPT LOAD, but here because the server "went
+ * away" (the proxy of this program drops it). The store sends EVAL;
+ * with the caller's clock 301 s later (README: 5 minutes), a new
+ * connection tries SCRIPT LOAD again and gets EVALSHA back.
+ */
+static int
+test_probe(int port)
+{
+	struct store_req q;
+	struct store_res res;
+	struct proxy px;
+	struct store *s;
+	redisContext *ad = admin(port);
+	char prefix[64];
+	long long ev[4], evs[4];
+	int64_t t0 = 1000 * NS_PER_SEC;
+	int i, errs = 0;
+	static const int64_t at[3] = { 0, 60, 301 };
+
+	snprintf(prefix, sizeof(prefix), "wpr%d:", (int)getpid());
+	cmd_timeout_ms = 2000;
+	px_start(&px, port);
+	atomic_store(&px.drop, 1);
+	s = mkredis(px.port, prefix, NULL, 1, 1);
+	memset(&q, 0, sizeof(q));
+	q.key = "t-probe|x";
+	q.keylen = strlen(q.key);
+	q.cost = 1;
+	if (gcra_limit_init(&q.limit, 1000, 60 * NS_PER_SEC, 1000) != 0)
+		abort();
+	ev[0] = cmd_calls(ad, "eval");
+	evs[0] = cmd_calls(ad, "evalsha");
+	/* The first on the start-up connection, then each on a new one. */
+	for (i = 0; i < 3; i++) {
+		if (i > 0)
+			kill_clients(ad);
+		(void)store_charge(s, &q, &res, 1, t0 + at[i] * NS_PER_SEC);
+		errs += res.err;
+		ev[i + 1] = cmd_calls(ad, "eval");
+		evs[i + 1] = cmd_calls(ad, "evalsha");
+	}
+	ok(errs == 0 && ev[1] - ev[0] == 1 && evs[1] == evs[0] &&
+	    ev[2] - ev[1] == 1 && evs[2] == evs[1], "closed before any "
+	    "reply: EVAL at once and on a new connection 60 s later (EVAL "
+	    "+%lld +%lld, EVALSHA +%lld +%lld, errors %d)", ev[1] - ev[0],
+	    ev[2] - ev[1], evs[1] - evs[0], evs[2] - evs[1], errs);
+	ok(errs == 0 && ev[3] == ev[2] && evs[3] - evs[2] == 1, "a new "
+	    "connection 301 s later loads the script: EVALSHA again (EVAL "
+	    "+%lld, EVALSHA +%lld)", ev[3] - ev[2], evs[3] - evs[2]);
+	store_free(s);
+	px_stop(&px);
+	redisFree(ad);
+	return 0;
+}
+
+/*
+ * A sentinel of this program that names the master with an address
+ * holding an escape sequence: the store's log line (stderr, run.sh
+ * reads it) must show it escaped. One connection, then it closes.
+ */
+struct fakesent {
+	int		lfd, port;
+	pthread_t	tid;
+};
+
+static void *
+fs_run(void *arg)
+{
+	static const char reply[] = "*2\r\n$15\r\n127.0.0.1\x1b[31mX\r\n"
+	    "$4\r\n6399\r\n";
+	struct fakesent *f = arg;
+	char buf[4096];
+	int fd;
+
+	if ((fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		return NULL;
+	if (read(fd, buf, sizeof(buf)) > 0 &&
+	    write(fd, reply, sizeof(reply) - 1) != (ssize_t)sizeof(reply) - 1)
+		diag("fake sentinel: short write");
+	close(fd);
+	return NULL;
+}
+
+static int
+test_sentesc(void)
+{
+	struct store_redis_stats st;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	struct fakesent f;
+	struct store *s;
+	char hp[64];
+	const char *sents[1] = { hp };
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f.lfd < 0 || bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(f.lfd, 4) != 0 || getsockname(f.lfd,
+	    (struct sockaddr *)&sa, &len) != 0) {
+		printf("Bail out! fake sentinel: %s\n", strerror(errno));
+		exit(1);
+	}
+	f.port = ntohs(sa.sin_port);
+	snprintf(hp, sizeof(hp), "127.0.0.1:%d", f.port);
+	pthread_create(&f.tid, NULL, fs_run, &f);
+	s = mksentinel(sents, 1, NULL);
+	pthread_join(f.tid, NULL);
+	close(f.lfd);
+	store_redis_stats(s, &st);
+	ok(st.down == 1, "a sentinel naming a master address with an escape "
+	    "sequence: no master reached (the log line is run.sh's to check)");
+	store_free(s);
 	return 0;
 }
 
@@ -1387,6 +1776,16 @@ main(int argc, char **argv)
 	}
 	else if (strcmp(argv[1], "bench") == 0)
 		test_bench(port);
+	else if (strcmp(argv[1], "desync") == 0)
+		test_desync(port);
+	else if (strcmp(argv[1], "noload") == 0 && argc == 4)
+		test_noload(port, argv[3]);
+	else if (strcmp(argv[1], "record") == 0)
+		test_record(port);
+	else if (strcmp(argv[1], "probe") == 0)
+		test_probe(port);
+	else if (strcmp(argv[1], "sentesc") == 0)
+		test_sentesc();
 	else if (strcmp(argv[1], "sentinel") == 0 && (argc == 6 || argc == 7))
 		test_sentinel(port, atoi(argv[3]), atoi(argv[4]), argv[5],
 		    argc == 7 ? argv[6] : NULL);
