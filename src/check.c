@@ -105,21 +105,7 @@ print_counters(const struct config *c, FILE *out)
 		    "restart for rule=...\")\n", c->store.backend);
 		return;
 	}
-	memset(&o, 0, sizeof(o));
-	o.host = c->store.redis.host;
-	o.port = c->store.redis.port;
-	o.socket = c->store.redis.socket;
-	o.sentinels = (const char *const *)c->store.redis.sentinels;
-	o.nsentinels = c->store.redis.nsentinels;
-	o.master_name = c->store.redis.master_name;
-	o.sentinel_username = c->store.redis.sentinel_username;
-	o.sentinel_password = c->store.redis.sentinel_password;
-	o.username = c->store.redis.username;
-	o.password = c->store.redis.password;
-	o.db = c->store.redis.db;
-	o.prefix = c->store.redis.prefix;
-	o.connect_timeout_ms = c->store.redis.connect_timeout_ms;
-	o.command_timeout_ms = c->store.redis.command_timeout_ms;
+	config_redis_opts(c, &o);
 	rulefp_check_redis(&o, c->rs, out);
 }
 

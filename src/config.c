@@ -20,6 +20,7 @@
 #include "config.h"
 #include "lcfg.h"
 #include "match.h"
+#include "store.h"
 
 static const char *const top_keys[] = {
 	"milter", "daemon", "rules", "store", NULL
@@ -732,6 +733,33 @@ config_restart_changes(const struct config *a, const struct config *b,
 #undef S
 #undef I
 	return buf;
+}
+
+void
+config_redis_opts(const struct config *c, struct store_redis_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = c->store.redis.host;
+	o->port = c->store.redis.port;
+	o->socket = c->store.redis.socket;
+	o->sentinels = (const char *const *)c->store.redis.sentinels;
+	o->nsentinels = c->store.redis.nsentinels;
+	o->master_name = c->store.redis.master_name;
+	o->sentinel_username = c->store.redis.sentinel_username;
+	o->sentinel_password = c->store.redis.sentinel_password;
+	o->username = c->store.redis.username;
+	o->password = c->store.redis.password;
+	o->db = c->store.redis.db;
+	o->prefix = c->store.redis.prefix;
+	o->key_secret = c->store.key_secret;
+	o->connect_timeout_ms = c->store.redis.connect_timeout_ms;
+	o->command_timeout_ms = c->store.redis.command_timeout_ms;
+	o->pool = c->store.redis.pool;
+	o->breaker_failures = c->store.redis.breaker_failures;
+	o->breaker_min_ns = (int64_t)c->store.redis.breaker_backoff_ms *
+	    1000000;
+	o->breaker_max_ns = (int64_t)c->store.redis.breaker_backoff_max_ms *
+	    1000000;
 }
 
 void

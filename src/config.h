@@ -95,4 +95,8 @@ void	config_free(struct config *);
 const char *config_restart_changes(const struct config *a,
 	    const struct config *b, char *buf, size_t len);
 
+struct store_redis_opts;
+/* Fills o from store.* (its strings point into c, which must outlive o). */
+void	config_redis_opts(const struct config *c, struct store_redis_opts *o);
+
 #endif

@@ -1435,28 +1435,7 @@ open_store(const struct config *c, struct store **fallback_out)
 	}
 	/* hiredis writes to sockets that a stopped Redis has closed. */
 	signal(SIGPIPE, SIG_IGN);
-	memset(&o, 0, sizeof(o));
-	o.host = c->store.redis.host;
-	o.port = c->store.redis.port;
-	o.socket = c->store.redis.socket;
-	o.sentinels = (const char *const *)c->store.redis.sentinels;
-	o.nsentinels = c->store.redis.nsentinels;
-	o.master_name = c->store.redis.master_name;
-	o.username = c->store.redis.username;
-	o.password = c->store.redis.password;
-	o.db = c->store.redis.db;
-	o.prefix = c->store.redis.prefix;
-	o.key_secret = c->store.key_secret;
-	o.connect_timeout_ms = c->store.redis.connect_timeout_ms;
-	o.command_timeout_ms = c->store.redis.command_timeout_ms;
-	o.pool = c->store.redis.pool;
-	o.sentinel_username = c->store.redis.sentinel_username;
-	o.sentinel_password = c->store.redis.sentinel_password;
-	o.breaker_failures = c->store.redis.breaker_failures;
-	o.breaker_min_ns = (int64_t)c->store.redis.breaker_backoff_ms *
-	    1000000;
-	o.breaker_max_ns = (int64_t)c->store.redis.breaker_backoff_max_ms *
-	    1000000;
+	config_redis_opts(c, &o);
 	if ((t->inner = store_redis_new(&o, err, sizeof(err))) == NULL) {
 		log_error("store: %s", err);
 		goto fail;
