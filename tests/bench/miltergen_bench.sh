@@ -45,8 +45,6 @@ ulimit -n 4096 2>/dev/null
 
 T=$(mktemp -d /tmp/warden-mgbench.XXXXXX) || exit 1
 chmod 755 "$T"		# warden started as root runs as nobody
-RUNAS=""
-[ "$(id -u)" -eq 0 ] && RUNAS=nobody
 declare -A PID PORT
 cleanup() {
 	local n
@@ -59,14 +57,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PORT[warden]=$(free_port) PORT[null]=$(free_port)
-mkdir -p "$T/rules" "$OUTDIR"
-cp rules/*.rules rules/*.map "$T/rules/" 2>/dev/null
-cat >"$T/warden.conf" <<EOF
-milter = { socket = "inet:${PORT[warden]}@127.0.0.1"; };
-daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$RUNAS"; };
-rules = { files = [ "rules/*.rules" ]; mode = "enforce"; };
-store = { backend = "memory"; on_error = "accept"; };
-EOF
+mkdir -p "$OUTDIR"
+shipped_conf "$T" "${PORT[warden]}"
 "$BIN" run -c "$T/warden.conf" 2>"$T/warden.log" &
 PID[warden]=$!
 "$NULLM" "${PORT[null]}" 2>"$T/null.log" &

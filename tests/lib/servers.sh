@@ -279,3 +279,20 @@ syslog_stop() {
 	stop_pid "$SYSLOG_PID" 5
 	SYSLOG_PID=
 }
+
+# shipped_conf DIR PORT: DIR/warden.conf serving a copy of the shipped
+# rules (DIR/rules) on the memory store, on inet PORT at 127.0.0.1,
+# logging to stderr. Started as root, warden runs as nobody: DIR must
+# then be readable by everyone.
+shipped_conf() {
+	local dir=$1 port=$2 user=""
+	[ "$(id -u)" -eq 0 ] && user=nobody
+	mkdir -p "$dir/rules"
+	cp rules/*.rules rules/*.map "$dir/rules/" 2>/dev/null
+	cat >"$dir/warden.conf" <<EOF
+milter = { socket = "inet:$port@127.0.0.1"; };
+daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$user"; };
+rules = { files = [ "rules/*.rules" ]; mode = "enforce"; };
+store = { backend = "memory"; on_error = "accept"; };
+EOF
+}

@@ -56,8 +56,6 @@ fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/warden-load.XXXXXX") || exit 1
 chmod 755 "$T"		# warden started as root runs as nobody
-RUNAS=""
-[ "$(id -u)" -eq 0 ] && RUNAS=nobody
 declare -A PID PORT
 GEN_PID=
 
@@ -80,14 +78,7 @@ trap 'exit 130' INT TERM
 # --- servers ----------------------------------------------------------
 
 PORT[warden]=$(free_port) PORT[null]=$(free_port)
-mkdir -p "$T/rules"
-cp rules/*.rules rules/*.map "$T/rules/" 2>/dev/null
-cat >"$T/warden.conf" <<EOF
-milter = { socket = "inet:${PORT[warden]}@127.0.0.1"; };
-daemon = { log = "stderr"; log_level = "info"; stats_interval = 0; user = "$RUNAS"; };
-rules = { files = [ "rules/*.rules" ]; mode = "enforce"; };
-store = { backend = "memory"; on_error = "accept"; };
-EOF
+shipped_conf "$T" "${PORT[warden]}"
 # start MILTER: a fresh process, listening and warmed up (the first
 # sessions build libmilter's pool and malloc's arenas; "idle" means
 # after that, as in production). Logs are appended across restarts.
