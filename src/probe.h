@@ -3,6 +3,8 @@
  * The reply parser, the EHLO capability reader and the verdicts are pure
  * functions on buffers (unit tests and libFuzzer feed them bytes); only
  * probe_main does I/O. Untrusted: every byte the server sends.
+ * Parser, capabilities and DATA: probe_smtp.c; verdicts: probe_out.c;
+ * probe_main: probe.c (the rest of the client: probe_int.h).
  * Errors: the parser stops at the first violation with a message; nothing
  * the server sends can abort us or make a step wait past its deadline.
  */
