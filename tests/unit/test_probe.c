@@ -1,7 +1,8 @@
 /*
- * test_probe.c - unit tests for probe.c's pure parts, fed from buffers:
- * the SMTP reply parser (one table, also fed one byte at a time and split
- * at every offset), EHLO capabilities, and every verdict function.
+ * test_probe.c - unit tests for warden probe's pure parts (probe_smtp.c,
+ * probe_out.c), fed from buffers: the SMTP reply parser (one table, also
+ * fed one byte at a time and split at every offset), EHLO capabilities,
+ * and every verdict function.
  * Expected values come from RFC 5321 4.2 / 4.5.3.1.5 (reply syntax, 512
  * octets), RFC 3463 (enhanced codes), RFC 3207, 4954, 6409 and Postfix's
  * documented replies, never from probe.c itself.
