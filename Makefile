@@ -80,11 +80,15 @@ build/bench/nullmilter: tests/bench/nullmilter.c
 
 unit-bins: $(UNIT_BIN)
 
-# libFuzzer targets: the library is rebuilt with clang in build/fuzz.
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard src/*.h)
+# libFuzzer targets: the library is rebuilt with clang in build/fuzz,
+# once (a stamp, so that make -j does not start one sub-make a target).
+build/fuzz/lib.stamp: $(LIB_SRC) $(wildcard src/*.h)
 	@$(MAKE) --no-print-directory B=build/fuzz CC=$(FUZZ_CC) \
-	    CFLAGS="$(FUZZ_FLAGS)" CFLAGS_WARN="-std=c11 -Wall -Wextra" \
+	    CFLAGS="$(FUZZ_FLAGS)" \
 	    build/fuzz/libwarden.a
+	@touch $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/lib.stamp
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE \
 	    -Isrc $(PKG_CFLAGS) -o $@ $< build/fuzz/libwarden.a $(LDLIBS)
 
