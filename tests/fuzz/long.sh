@@ -5,7 +5,9 @@
 # (kept between runs, never committed). Inputs are cut to FUZZ_MAX_LEN
 # bytes (4096, libFuzzer's usual limit, which a corpus holding a longer
 # file would raise, and every byte of fuzz_session's input costs time).
-# Prints TAP with executions and seconds per target.
+# FUZZ_MAX_TIME=SECS stops a target earlier (0: no limit); the TAP line
+# then shows the count it reached. Prints TAP with executions and seconds
+# per target.
 #
 # libconfig 1.5 leaks a token on every syntax error (tests/lib/lsan.supp),
 # so for the config and rules targets libFuzzer would run a whole-heap
@@ -30,7 +32,8 @@ for bin in "$@"; do
 	case $noleak in *" $name "*) leaks=0 ;; esac
 	start=$(date +%s)
 	nice -n 19 "$bin" -runs="$runs" -detect_leaks=$leaks -timeout=10 \
-	    -rss_limit_mb=2048 -max_len="${FUZZ_MAX_LEN:-4096}" -print_final_stats=1 \
+	    -rss_limit_mb=2048 -max_len="${FUZZ_MAX_LEN:-4096}" \
+	    -max_total_time="${FUZZ_MAX_TIME:-0}" -print_final_stats=1 \
 	    -artifact_prefix=build/fuzz/artifacts/"$name"- \
 	    "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
 	st=$?
