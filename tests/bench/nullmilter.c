@@ -7,17 +7,22 @@
  * It keeps DATA with a reply (never SMFIP_NODATA nor SMFIP_NR_DATA): over
  * TCP Postfix's lone DATA macro packet then meets a delayed ACK and Nagle,
  * ~40 ms a message (DESIGN.md §4), which would measure the trap, not us.
+ * With "full" it is the plain null milter instead: it asks for every
+ * step (headers one by one, end of headers, body, unknown commands),
+ * each with a reply, as a milter written without negotiation does.
  * Threads: libmilter's; the callbacks touch no shared state.
  * Build: gcc -O2 -o nullmilter nullmilter.c -lmilter -lpthread
- * Usage: nullmilter PORT (listens on inet:PORT@127.0.0.1); SIGTERM,
- * SIGINT or SIGHUP stop it (libmilter's own signal thread). Exits 0 when
- * stopped, 1 on a usage or listen error.
+ * Usage: nullmilter PORT [full] (listens on inet:PORT@127.0.0.1);
+ * SIGTERM, SIGINT or SIGHUP stop it (libmilter's own signal thread).
+ * Exits 0 when stopped, 1 on a usage or listen error.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libmilter/mfapi.h>
+
+static int full;	/* set once in main, before any thread */
 
 static sfsistat
 n_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
@@ -29,8 +34,8 @@ n_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f2;
 	(void)f3;
 	*pf0 = 0;		/* no modification actions */
-	*pf1 = (SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN) &
-	    f1;
+	*pf1 = full ? 0 : (SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
+	    SMFIP_NOUNKNOWN) & f1;
 	*pf2 = *pf3 = 0;
 	return SMFIS_CONTINUE;
 }
@@ -82,6 +87,32 @@ n_eom(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+static sfsistat
+n_header(SMFICTX *ctx, char *name, char *value)
+{
+	(void)ctx;
+	(void)name;
+	(void)value;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	(void)ctx;
+	(void)chunk;
+	(void)len;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+n_unknown(SMFICTX *ctx, const char *cmd)
+{
+	(void)ctx;
+	(void)cmd;
+	return SMFIS_CONTINUE;
+}
+
 static struct smfiDesc desc = {
 	.xxfi_name = "nullmilter",
 	.xxfi_version = SMFI_VERSION,
@@ -92,6 +123,10 @@ static struct smfiDesc desc = {
 	.xxfi_envrcpt = n_envrcpt,
 	.xxfi_data = n_data,
 	.xxfi_eom = n_eom,
+	.xxfi_header = n_header,
+	.xxfi_eoh = n_data,	/* same signature, same answer */
+	.xxfi_body = n_body,
+	.xxfi_unknown = n_unknown,
 	.xxfi_negotiate = n_negotiate,
 };
 
@@ -102,8 +137,10 @@ main(int argc, char **argv)
 	char *end;
 	long port;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: nullmilter PORT\n");
+	if (argc == 3 && strcmp(argv[2], "full") == 0)
+		full = 1;
+	else if (argc != 2) {
+		fprintf(stderr, "usage: nullmilter PORT [full]\n");
 		return 1;
 	}
 	port = strtol(argv[1], &end, 10);

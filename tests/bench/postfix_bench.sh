@@ -12,7 +12,7 @@
 # One private Postfix 3.7 (tests/lib/postfix.sh) relays to smtp-sink; it
 # has one smtpd listener per contender, identical but for the policy:
 #   none      no milter, no policy service
-#   nullfull  contenders/nullmilter_full.c: continue everywhere, asks for
+#   nullfull  nullmilter.c with "full": continue everywhere, asks for
 #             every step (headers, body) with a reply to each
 #   nullpol   nullmilter.c: continue everywhere, headers/body/unknown
 #             negotiated away, DATA kept with a reply (the null-policy
@@ -133,9 +133,9 @@ build_milter() {
 	    -o "$1" "$2" $(pkg-config --libs milter 2>/dev/null || echo -lmilter) ||
 	    die "cannot build $2"
 }
-NULLPOL=$OUTDIR/nullmilter NULLFULL=$OUTDIR/nullmilter_full
-has nullpol && build_milter "$NULLPOL" tests/bench/nullmilter.c
-has nullfull && build_milter "$NULLFULL" "$TPL/nullmilter_full.c"
+NULLPOL=$OUTDIR/nullmilter
+{ has nullpol || has nullfull; } &&
+    build_milter "$NULLPOL" tests/bench/nullmilter.c
 
 # 1,000 held sessions need 1,000 descriptors in the milter and the client.
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null
@@ -518,7 +518,7 @@ if has nullpol; then
 fi
 if has nullfull; then
 	p=$(free_port)
-	(cg_join nullfull && exec "$NULLFULL" "$p") >"$T/nullfull.log" 2>&1 &
+	(cg_join nullfull && exec "$NULLPOL" "$p" full) >"$T/nullfull.log" 2>&1 &
 	PID[nullfull]=$!
 	MSOCK[nullfull]="inet:127.0.0.1:$p"
 fi
