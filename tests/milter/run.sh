@@ -584,8 +584,10 @@ t_shutdown() {
 	for n in A B; do kill -TERM "${PID[$n]}" 2>/dev/null; done
 	for n in A B; do
 		stop $n
-		[ "${STATUS[$n]}" -eq "$want" ] ||
-		    detail "warden $n exited ${STATUS[$n]}, want $want"
+		if [ "${STATUS[$n]}" -ne "$want" ]; then
+			detail "warden $n exited ${STATUS[$n]}, want $want; its log ends:"
+			tail -5 "$TMP/$n/log" | sed 's/^/  /' >>"$DETAILS"
+		fi
 		grep -F -x -q "warden[$(sed -n 's/^warden\[\([0-9]*\)\]: start:.*/\1/p' "$TMP/$n/log")]: stop: warden exiting" "$TMP/$n/log" ||
 		    detail "log $n: no \"stop: warden exiting\" line"
 		if [ -f "$TMP/$n/valgrind.log" ]; then
