@@ -17,6 +17,7 @@ for bin in "$@"; do
 	mkdir -p "$work"
 	log=build/fuzz/$name.log
 	LSAN_OPTIONS=suppressions=tests/lib/lsan.supp "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=4096 \
 	    -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/"$name"- \
 	    "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
 	st=$?
