@@ -401,8 +401,13 @@ msg_over(struct conn *c, enum stage stage, sfsistat rc)
 		over = rc == SMFIS_REJECT || rc == SMFIS_TEMPFAIL ||
 		    rc == SMFIS_DISCARD || rc == SMFIS_ACCEPT;
 		break;
-	case STAGE_ENVRCPT:	/* a refusal is the recipient's only */
-		over = rc == SMFIS_DISCARD || rc == SMFIS_ACCEPT;
+	case STAGE_ENVRCPT:
+		/*
+		 * A refusal is the recipient's only; after a discard
+		 * libmilter stays in the transaction (more RCPTs, DATA,
+		 * and the MTA's abort still come). Only accept ends it.
+		 */
+		over = rc == SMFIS_ACCEPT;
 		break;
 	default:
 		break;
@@ -428,6 +433,12 @@ eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 	 * without them, sender rules would stop matching. conn_done logged.
 	 */
 	if (sess_lost(c->s, stage)) {
+		/*
+		 * Where the MTA agreed to no reply, none can go: the mark
+		 * stays for the next stage that has one (eom always does).
+		 */
+		if (c->noreply & stage_noreply(stage))
+			return SMFIS_NOREPLY;
 		reply_out_set(&res->reply, 451, 4, 3, 0,
 		    "Temporary local problem, try again later");
 		set_reply(ctx, &res->reply);

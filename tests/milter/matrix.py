@@ -201,6 +201,13 @@ def gen(d):
     rules.append(rule_text("ms-refuse-data", "data", "reject",
                            "550 5.7.1 Refused", 'client = ["10.103.0.0/24"]; '
                            'sender = "refused-data@example.org";', False))
+    # A discarded RCPT does not end the transaction (libmilter stays in
+    # it): the next RCPT is still judged with its sender and queue id.
+    rules.append(rule_text("ms-discard-rcpt", "envrcpt", "discard", None,
+                           'client = ["10.103.0.3"]; '
+                           'rcpt = "discard@example.org";', False))
+    rules.append(rule_text("ms-log-rcpt", "envrcpt", "log", None,
+                           'client = ["10.103.0.3"];', False))
     rules.append(rule_text("ms-unknown", "unknown", "tempfail",
                            "450 4.7.1 No %{rule}",
                            'client = ["10.103.0.0/24"];', False))
@@ -739,6 +746,28 @@ def stale(port, logpath):
                 c.quit()
         job.label = "stale " + stop
         jobs.append(job)
+    ip, qid = "10.103.0.3", "QSTALE3"
+    pre = '%s: %%s stage=envrcpt client=[%s]:%d helo=<%s> ' \
+        'from=<kept@example.org> to=<%%s>' % (qid, ip, CPORT, HELO)
+    wantlog[ip] = [pre % ("discard rule=ms-discard-rcpt",
+                          "discard@example.org"),
+                   pre % ("log rule=ms-log-rcpt", RCPT)]
+
+    def job_discard():
+        c = MClient(port)
+        c.negotiate()
+        try:
+            c.connect(b"client.example.net", ip.encode(), CPORT)
+            c.helo(HELO.encode())
+            c.mail([b"<kept@example.org>"], [(b"i", qid.encode())])
+            r = c.rcpt([b"<discard@example.org>"])
+            if r.code != "d":
+                fail("%s: rcpt answered '%s', want 'd'" % (ip, r.code))
+            c.rcpt([b"<" + RCPT.encode() + b">"])
+        finally:
+            c.quit()
+    job_discard.label = "stale discard at rcpt"
+    jobs.append(job_discard)
     parallel(jobs)
     check_logs(logpath, wantlog)
     return 0

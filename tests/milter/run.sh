@@ -698,7 +698,7 @@ scenario "matrix: instance D starts with every allowed pair, enforce and dry-run
 scenario "matrix: every allowed (stage, action) enforced: wire at each stage, eom header/quarantine, 421 sticky, accept, decision lines" t_x_enforce
 scenario "matrix: the same pairs in dry-run: continue everywhere, dryrun would=ACTION lines" t_x_dryrun
 scenario "matrix: each macro-fed condition (port, daemon, client_name, tls, cipher_bits, auth, rcpt_mailer, queue id) present, absent, malformed" t_x_macros
-scenario "matrix: an unknown command after a refused MAIL/DATA is logged without that transaction's queue id and sender" t_x_stale
+scenario "matrix: an unknown command after a refused MAIL/DATA is logged without that transaction's queue id and sender; a discarded RCPT keeps it" t_x_stale
 scenario "matrix: instance D stops cleanly (exit 0, stop line, no sanitizer/valgrind report)" t_x_stop
 scenario "metrics_file: written at start (mode 0644, strict parse, all 0)" t_m_start
 scenario "metrics_file: SIGUSR1 -> counters, per-rule series, store histogram match the traffic sent" t_m_traffic
