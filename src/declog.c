@@ -249,17 +249,50 @@ hexval(char c)
 }
 
 /*
- * IPv6 in a name: a label that is the address with '-' for ':'
- * ("2001-db8--1"), or its 32 nibbles in either order with or without
- * separators ("20010db8...0001", ip6.arpa's "1.0.0...8.b.d.0.1.0.0.2").
+ * The client's IPv6 address written out inside one label, with ':' or
+ * '-' between groups: "2001-db8--1", "host-2001-db8--1",
+ * "x2001:0db8:0:0:0:0:0:1". Candidates start anywhere, so a word glued
+ * to the address ("host", "x", even hex "a") does not hide it, and end
+ * where no hex digit follows: "2001-db8--10" is another address. buf
+ * holds the label with '-' already turned into ':'.
+ */
+static int
+v6_in_label(const uint8_t a[16], const char *buf, size_t len)
+{
+	struct match_ip ip;
+	size_t from, to, colons, k;
+
+	for (from = 0; from < len; from++) {
+		if (hexval(buf[from]) < 0 && buf[from] != ':')
+			continue;
+		colons = 0;
+		/* 39 bytes: the longest text of an IPv6 address. */
+		for (to = from; to < len && to - from < 40 &&
+		    (buf[to] == ':' || hexval(buf[to]) >= 0); to++) {
+			colons += buf[to] == ':';
+			k = to + 1;
+			if (colons < 2 || (k < len && hexval(buf[k]) >= 0))
+				continue;
+			if (match_ip_parse(buf + from, k - from, &ip) == 0 &&
+			    ip.family == 6 && memcmp(ip.a, a, 16) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * IPv6 in a name: the address with '-' or ':' between groups inside a
+ * label (v6_in_label), or its 32 nibbles in either order with or
+ * without separators ("20010db8...0001", ip6.arpa's
+ * "1.0.0...8.b.d.0.1.0.0.2").
  */
 static int
 find_v6(const uint8_t a[16], const char *n, size_t len, struct span *sp)
 {
 	size_t pos[NAME_LOG_MAX], nn = 0, at, lab, i, k;
 	signed char nib[NAME_LOG_MAX];
-	struct match_ip ip;
-	char buf[64];
+	char buf[NAME_LOG_MAX];
 	int found = 0, fw, rv, h;
 
 	for (lab = 0; lab < len; lab = at + 1) {
@@ -269,8 +302,7 @@ find_v6(const uint8_t a[16], const char *n, size_t len, struct span *sp)
 			continue;
 		for (i = lab; i < at; i++)
 			buf[i - lab] = n[i] == '-' ? ':' : n[i];
-		if (match_ip_parse(buf, at - lab, &ip) == 0 &&
-		    ip.family == 6 && memcmp(ip.a, a, 16) == 0)
+		if (v6_in_label(a, buf, at - lab))
 			found = span_min(sp, found, lab, at);
 	}
 	/* Separators are skipped; any other byte breaks a run. */

@@ -905,6 +905,13 @@ static const struct {
 	{ "192.0.2.1", "192-0-2-1.x.192.0.2.1.example",
 	    D_IP ".x." D_IP ".example" },
 	{ "2001:db8::1", "2001-db8--1.v6.example", D_IP6 ".v6.example" },
+	/* glued to a word, fully written, or followed by more text */
+	{ "2001:db8::1", "host-2001-db8--1.example", D_IP6 ".example" },
+	{ "2001:db8::1", "x2001:0db8:0:0:0:0:0:1", D_IP6 },
+	{ "2001:db8::1", "abc-2001-0DB8-0-0-0-0-0-1.example",
+	    D_IP6 ".example" },
+	{ "2001:db8::1", "mx.2001-db8--1-v6.example", "mx." D_IP6 ".example" },
+	{ "2001:db8::1", "a2001-db8--1.example", D_IP6 ".example" },
 	{ "2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8."
 	    "b.d.0.1.0.0.2.ip6.example", D_IP6 ".ip6.example" },
 	{ "2001:db8::1", "20010DB8000000000000000000000001.example",
@@ -914,6 +921,7 @@ static const struct {
 	{ "192.0.2.1", "192-0-2-2.dsl.example", "192-0-2-2.dsl.example" },
 	{ "192.0.2.1", "10-192-0-2.example", "10-192-0-2.example" },
 	{ "2001:db8::1", "2001-db8--2.v6.example", "2001-db8--2.v6.example" },
+	{ "2001:db8::1", "2001-db8--10.v6.example", "2001-db8--10.v6.example" },
 	/* a private value found whole: the sender's digest */
 	{ "192.0.2.1", "a@example.com", D_A },
 };
