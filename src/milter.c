@@ -4,8 +4,9 @@
  * stages, verdicts into smfi_setreply/SMFIS_*, negotiation, the listening
  * socket, privilege drop, signals (reload, stats, stop).
  * Not: policy (engine.c), formats (declog.c, stats.c, metrics.c).
- * Threads: libmilter runs callbacks on many threads; one connection's
- * callbacks are serialised. The running config is a refcounted snapshot:
+ * Threads: libmilter's only (see sigwait): the listener in the main
+ * thread, callbacks on its worker pool (one connection's callbacks are
+ * serialised), signals in its signal thread. The running config is a refcounted snapshot:
  * a connection takes one at connect and keeps it until close, so a reload
  * never changes the rules under a session in flight. libmilter gives
  * xxfi_connect no user pointer, so the current snapshot is the one
@@ -75,18 +76,21 @@ static struct {
 	struct store	*store;		/* survives reloads */
 	struct engine_ctx ctx;
 	int64_t		start;
-	int		sigpipe[2];
+	const char	*path;		/* the config file, for reloads */
+	pid_t		main_tid;	/* libmilter's listener */
+	_Atomic int64_t	kick_until;	/* see on_kick */
 	_Atomic int64_t	err_logged;	/* last store-error line */
 	_Atomic uint64_t err_quiet;	/* store-error lines not written */
-	struct metrics_state metrics;	/* main thread only */
+	struct metrics_state metrics;	/* the signal loop's, then main's */
 	_Atomic uint64_t gate;		/* see gate_enter */
-	atomic_int	stopping;	/* sigwait: hand libmilter SIGINT */
+	atomic_int	stopping;	/* the signal loop is stopping warden */
 	atomic_int	have_sigthr;	/* sigthr is set */
+	atomic_int	loop_done;	/* the signal loop has returned */
 	pthread_t	sigthr;		/* libmilter's signal thread */
 	pthread_mutex_t	spare_lock;
 	size_t		nspare;
 	struct conn	*spare[CONN_SPARE_MAX];	/* see conn_alloc */
-} D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER, .sigpipe = { -1, -1 },
+} D = { .snap_lock = PTHREAD_MUTEX_INITIALIZER,
     .spare_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int64_t
@@ -1040,63 +1044,6 @@ reload(const char *path)
 	diag_fini(&d);
 }
 
-static void
-on_signal(int sig)
-{
-	unsigned char b = (unsigned char)sig;
-	int saved = errno;
-
-	/* Async-signal-safe: the main loop does the work. */
-	if (write(D.sigpipe[1], &b, 1) < 0)
-		(void)0;
-	errno = saved;
-}
-
-/*
- * libmilter's signal thread sigwait()s SIGHUP, SIGTERM and SIGINT and
- * takes each one as "stop". The main thread keeps them unblocked, but
- * Linux may still hand a process-directed signal to a thread waiting in
- * sigwait (when the main thread is off CPU with another signal pending,
- * and always at valgrind's choice): one SIGHUP in a reload storm would
- * stop warden. This definition takes the place of libc's for libmilter
- * (the only caller here) and never waits for SIGHUP, so SIGHUP stays
- * blocked in that thread and only the main thread can take it.
- * SIGTERM and SIGINT taken here go to the main loop, which stops warden
- * (stop_listener); libmilter gets SIGINT only once that has begun.
- */
-int
-sigwait(const sigset_t *restrict set, int *restrict sig)
-{
-	sigset_t s = *set;
-	int r;
-
-	sigdelset(&s, SIGHUP);
-	D.sigthr = pthread_self();
-	atomic_store(&D.have_sigthr, 1);
-	for (;;) {
-		r = sigwaitinfo(&s, NULL);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return errno;
-		if ((r == SIGTERM || r == SIGINT) &&
-		    !atomic_load(&D.stopping)) {
-			on_signal(r);
-			continue;
-		}
-		/* SIGINT is libmilter's MILTER_ABRT: see stop_listener. */
-		*sig = r == SIGTERM ? SIGINT : r;
-		return 0;
-	}
-}
-
-/* SIGUSR2 only interrupts the listener's poll (stop_listener). */
-static void
-on_kick(int sig)
-{
-	(void)sig;
-}
-
 /*
  * A unix socket left by a crashed instance is removed; one that still
  * answers belongs to a running instance and is left alone.
@@ -1235,17 +1182,6 @@ write_pidfile(const char *path)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-static void *
-milter_thread(void *arg)
-{
-	int *rc = arg;
-
-	*rc = smfi_main();
-	/* Wake the main loop: the milter is gone. */
-	on_signal(0);
-	return NULL;
-}
-
 /* daemon.metrics_file, when set; failures are logged rate-limited. */
 static void
 write_metrics(void)
@@ -1281,36 +1217,46 @@ report(int usr1)
 }
 
 /*
- * The main thread waits for signals; see the comment in milter_run.
- * Returns 1 when smfi_main has returned by itself, 0 on SIGTERM/SIGINT.
+ * warden's signal work, in libmilter's signal thread (see sigwait):
+ * SIGHUP reloads, SIGUSR1 and the timer write counters, SIGTERM and
+ * SIGINT stop. Returns when warden stops; with start_kicks done.
  */
-static int
-main_loop(const char *path)
+static void
+signal_loop(void)
 {
-	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
 	char mpath[PATH_MAX];
+	struct timespec ts;
 	int64_t next, now;
-	unsigned char b;
-	int interval, timeout;
+	sigset_t set;
+	int interval, r;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
 	for (;;) {
 		interval = timer_interval(D.snap->cfg);
-		now = now_ns();
-		next = D.start + ((now - D.start) / NS_PER_SEC / (interval ?
-		    interval : 1) + 1) * (interval ? interval : 1) * NS_PER_SEC;
-		timeout = interval ? (int)((next - now) / 1000000) + 1 : -1;
-		if (poll(&pfd, 1, timeout) == 0) {
-			report(0);
+		if (interval > 0) {
+			now = now_ns();
+			next = D.start + ((now - D.start) / NS_PER_SEC /
+			    interval + 1) * interval * NS_PER_SEC;
+			ts.tv_sec = (next - now) / NS_PER_SEC;
+			ts.tv_nsec = (next - now) % NS_PER_SEC;
+			r = sigtimedwait(&set, NULL, &ts);
+		} else
+			r = sigwaitinfo(&set, NULL);
+		if (r < 0) {
+			if (errno == EAGAIN)
+				report(0);
 			continue;
 		}
-		if (read(D.sigpipe[0], &b, 1) != 1)
-			continue;
-		switch (b) {
+		switch (r) {
 		case SIGHUP:
 			str_copy(mpath, sizeof(mpath),
 			    D.snap->cfg->daemon.metrics_file,
 			    strlen(D.snap->cfg->daemon.metrics_file));
-			reload(path);
+			reload(D.path);
 			/*
 			 * A file left where the collector reads it would be
 			 * served frozen for ever: gone with the setting.
@@ -1324,11 +1270,8 @@ main_loop(const char *path)
 		case SIGUSR1:
 			report(1);
 			break;
-		case SIGTERM:
-		case SIGINT:
-			return 0;
-		default:	/* 0: smfi_main returned */
-			return 1;
+		default:	/* SIGTERM, SIGINT */
+			return;
 		}
 	}
 }
@@ -1340,38 +1283,106 @@ main_loop(const char *path)
  */
 #define STOP_WAIT_NS	(10 * NS_PER_SEC)
 
+/* Its SIGUSR2 only cuts the listener's poll short (start_kicks). */
+static void
+on_kick(int sig)
+{
+	static const char msg[] =
+	    "warden: stop: libmilter's listener did not stop; exiting\n";
+	int64_t until = atomic_load(&D.kick_until);
+
+	(void)sig;
+	/* Async-signal-safe: the listener is stuck, nothing else runs. */
+	if (until != 0 && now_ns() > until) {
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			(void)0;
+		_exit(3);
+	}
+}
+
 /*
  * smfi_stop takes up to 5 s: libmilter's listener polls its socket 5 s
  * at a time (MI_CHK_TIME in listener.c) holding the mutex that closing
- * the socket needs. Instead libmilter's signal thread is handed SIGINT
- * (see sigwait): MILTER_ABRT stops the listener, and ends each session
- * after the command it is answering (the reply is written first). A
- * SIGUSR2 to the listener's thread cuts its poll short so it sees that
- * at once; it is repeated in case one lands outside the poll.
- * Returns 0 once smfi_main has returned and its thread is joined, -1 at
- * the deadline.
+ * the socket needs. Instead sigwait hands libmilter SIGINT: MILTER_ABRT
+ * stops the listener, and ends each session after the command it is
+ * answering (the reply is written first). A timer aims SIGUSR2 at the
+ * listener's thread every 20 ms from now on, so its poll ends and it
+ * sees that at once, whenever libmilter sets it. Returns the timer, to
+ * be deleted once smfi_main has returned.
  */
 static int
-stop_listener(pthread_t tid, int gone, int64_t deadline)
+start_kicks(timer_t *tm)
 {
-	struct pollfd pfd = { D.sigpipe[0], POLLIN, 0 };
-	unsigned char b;
-	int asked = 0;
+	struct itimerspec it = { { 0, 20000000 }, { 0, 20000000 } };
+	struct sigevent ev;
 
+	atomic_store(&D.kick_until, now_ns() + STOP_WAIT_NS);
+	memset(&ev, 0, sizeof(ev));
+	ev.sigev_notify = SIGEV_THREAD_ID;
+	ev.sigev_signo = SIGUSR2;
+	ev._sigev_un._tid = D.main_tid;	/* glibc names no macro for it */
+	if (timer_create(CLOCK_MONOTONIC, &ev, tm) != 0)
+		goto fail;
+	if (timer_settime(*tm, 0, &it, NULL) != 0) {
+		timer_delete(*tm);
+		goto fail;
+	}
+	return 0;
+fail:
+	log_warning("stop: no timer to wake libmilter's listener (%s); it "
+	    "sees the stop within 5 s", strerror(errno));
+	return -1;
+}
+
+static timer_t kick_timer;
+static int kick_armed;
+
+/*
+ * libmilter's signal thread sigwait()s SIGHUP, SIGTERM and SIGINT and
+ * takes each one as "stop". This definition takes the place of libc's
+ * for libmilter (its only caller here) and makes that thread warden's
+ * signal thread: it waits for every signal warden handles, which every
+ * thread blocks (milter_run), and returns to libmilter only to stop
+ * it, as SIGINT (start_kicks). So SIGHUP can never stop warden, and
+ * warden runs no thread of its own: as many as libmilter's (issue #4).
+ */
+int
+sigwait(const sigset_t *restrict set, int *restrict sig)
+{
+	(void)set;
+	D.sigthr = pthread_self();
+	atomic_store(&D.have_sigthr, 1);
+	signal_loop();
 	atomic_store(&D.stopping, 1);
-	while (!gone) {
-		if (!asked && atomic_load(&D.have_sigthr))
-			asked = pthread_kill(D.sigthr, SIGINT) == 0;
-		(void)pthread_kill(tid, SIGUSR2);
-		if (poll(&pfd, 1, 20) == 1 && read(D.sigpipe[0], &b, 1) == 1 &&
-		    b == 0)
-			break;
+	kick_armed = start_kicks(&kick_timer) == 0;
+	atomic_store(&D.loop_done, 1);
+	*sig = SIGINT;
+	return 0;
+}
+
+/*
+ * Once smfi_main has returned: the signal loop is over, so nothing else
+ * uses D. When smfi_main returned by itself, the loop is told to end.
+ * Returns 0, or -1 at the deadline.
+ */
+static int
+end_signal_loop(int64_t deadline)
+{
+	/* No signal thread this soon after smfi_main: it started none. */
+	int64_t none = now_ns() + NS_PER_SEC / 5;
+	int told = 0;
+
+	while (!atomic_load(&D.loop_done)) {
+		if (!told && atomic_load(&D.have_sigthr))
+			told = pthread_kill(D.sigthr, SIGTERM) == 0;
+		if (!told && now_ns() > none)
+			return 0;
 		if (now_ns() > deadline) {
-			log_error("stop: libmilter's listener did not stop");
+			log_error("stop: the signal thread did not end");
 			return -1;
 		}
+		(void)poll(NULL, 0, 5);
 	}
-	pthread_join(tid, NULL);
 	return 0;
 }
 
@@ -1472,9 +1483,8 @@ milter_run(const char *path)
 	struct config *c;
 	struct diag d;
 	struct sigaction sa;
-	sigset_t set, old;
-	pthread_t tid;
-	int rc = 0, mrc = MI_FAILURE, gone, clean = 1;
+	sigset_t set;
+	int rc = 0, mrc, gone, clean = 1;
 
 	diag_init(&d);
 	if ((c = config_load(path, &d)) == NULL) {
@@ -1497,56 +1507,47 @@ milter_run(const char *path)
 	publish_rules(c);
 	D.ctx.hooks.decision = on_decision;
 	D.start = now_ns();
-	if (pipe2(D.sigpipe, O_CLOEXEC) != 0 || open_socket(c) != 0 ||
-	    write_pidfile(c->daemon.pidfile) != 0 || drop_privileges(c) != 0) {
+	D.path = path;
+	if (open_socket(c) != 0 || write_pidfile(c->daemon.pidfile) != 0 ||
+	    drop_privileges(c) != 0) {
 		rc = 3;
 		goto out;
 	}
 	/*
-	 * libmilter's own signal thread takes SIGHUP and SIGTERM as "stop".
-	 * For SIGHUP to mean reload, the main thread keeps these signals
-	 * unblocked with handlers, and libmilter's thread never waits for
-	 * SIGHUP (see sigwait above). The milter runs in a second thread
-	 * created with them blocked.
+	 * Every thread libmilter starts inherits this mask: the signals
+	 * warden handles reach only the thread that waits for them, its
+	 * signal thread (see sigwait).
 	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_kick;	/* no SA_RESTART: poll returns EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);
-	if (pthread_create(&tid, NULL, milter_thread, &mrc) != 0) {
-		log_error("cannot start the milter thread");
-		rc = 3;
-		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	D.main_tid = gettid();
 	log_info("start: warden listening on %s, files=%zu rules=%zu store=%s",
 	    c->milter.socket, c->rs->nfiles, c->rs->nrules, c->store.backend);
 	write_metrics();	/* the file exists from the start */
-	gone = main_loop(path);
-	clean = stop_listener(tid, gone, now_ns() + STOP_WAIT_NS) == 0;
+	mrc = smfi_main();
+	gone = !atomic_load(&D.stopping);
+	clean = end_signal_loop(now_ns() + STOP_WAIT_NS) == 0;
+	if (kick_armed)
+		timer_delete(kick_timer);
+	atomic_store(&D.kick_until, 0);
 	if (clean)
 		clean = stop_sessions(now_ns() + STOP_WAIT_NS) == 0;
 	write_metrics();	/* the final counts */
 	/*
-	 * smfi_main's result is only there once its thread is joined. When
-	 * warden stopped it, a failure is the abort racing the listener's
-	 * accept on the socket it closes (seen once in ~100 stops): logged,
-	 * not an exit status that would mark a clean stop as failed. When it
-	 * returned by itself, the milter is gone: that is a failure.
+	 * When warden stopped smfi_main, a failure is the abort racing the
+	 * listener's accept on the socket it closes (seen once in ~100
+	 * stops): logged, not an exit status that would mark a clean stop
+	 * as failed. When it returned by itself, the milter is gone: that
+	 * is a failure.
 	 */
 	if (clean && mrc != MI_SUCCESS)
 		log_notice("stop: libmilter's listener reported an error "
