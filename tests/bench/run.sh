@@ -2,7 +2,8 @@
 # run.sh - runs every build/bench/bench_* that `make bench` built, one
 # after the other (they time themselves, so never in parallel), each
 # under a header line, then tests/bench/miltergen_bench.sh (warden vs the
-# null milter over the milter protocol), then (as root)
+# null milter over the milter protocol), tests/bench/redis_bench.sh
+# (warden-redis over a bare EVALSHA, and under a Redis stall), then (as root)
 # tests/bench/postfix_bench.sh, and tees everything to
 # build/bench/results.txt.
 # Builds nothing. Timing never fails the run: the benches print PASS or
@@ -51,6 +52,21 @@ else
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -ne 0 ]; then
 		echo "!!! miltergen_bench exited $rc" | tee -a "$OUT"
+		failed=$((failed + 1))
+	fi
+fi
+
+# warden-redis: stage time over a bare EVALSHA, and a Redis stall with
+# the breaker open (tests/bench/redis_bench.sh, issue #5; ~1.5 min, no
+# root); WARDEN_BENCH_REDIS=0 leaves it out.
+if [ "${WARDEN_BENCH_REDIS:-1}" = 0 ]; then
+	echo "=== redis: skipped (WARDEN_BENCH_REDIS=0)" | tee -a "$OUT"
+else
+	echo "=== redis" | tee -a "$OUT"
+	tests/bench/redis_bench.sh src/warden 2>&1 | tee -a "$OUT"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		echo "!!! redis_bench exited $rc" | tee -a "$OUT"
 		failed=$((failed + 1))
 	fi
 fi
