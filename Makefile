@@ -20,7 +20,8 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
 B	?= build
-DAEMON_SRC := src/main.c $(wildcard src/milter.c)
+DAEMON_SRC := src/main.c $(wildcard src/milter.c src/daemon.c src/snap.c \
+	src/store_timed.c)
 LIB_SRC	:= $(filter-out $(DAEMON_SRC),$(wildcard src/*.c))
 LIB_OBJ	:= $(LIB_SRC:src/%.c=$(B)/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:src/%.c=$(B)/%.o)
