@@ -5,7 +5,7 @@
  * each scrape, so a half-written file would be a scrape error).
  * Owns: metric names, formatting, label escaping, the file replacement
  * and its rate-limited error lines. Not: counting (stats.c), timing
- * (milter.c).
+ * (daemon.c).
  * Threads: formatting is pure; one struct metrics_state per writer.
  * Memory: the text is built in one growing heap buffer, owned by the
  * caller of metrics_format; nothing else is allocated.

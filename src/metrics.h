@@ -4,9 +4,9 @@
  * (DESIGN.md §2, §5). No HTTP server: the collector reads the file.
  * Owns: the metric names and their text, label escaping, the atomic
  * replacement of the file and the rate limit of its error lines.
- * Not: counting (stats.c), when to write (milter.c's timer and SIGUSR1).
+ * Not: counting (stats.c), when to write (daemon.c's timer and SIGUSR1).
  * Threads: metrics_format and metrics_write touch only their arguments;
- * a struct metrics_state belongs to one thread (milter.c's main loop).
+ * a struct metrics_state belongs to one thread (daemon.c's signal loop).
  * Errors: -1 plus a message in the caller's buffer; never fatal.
  */
 #ifndef WARDEN_METRICS_H

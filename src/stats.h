@@ -3,7 +3,7 @@
  * (DESIGN.md §5). The counters are the one kind of mutable global the
  * conventions allow: atomics, bumped from every milter thread.
  * Owns: the counters, the store latency histogram (for p99), formatting
- * the lines. Not: when to print them (milter.c's timer and SIGUSR1).
+ * the lines. Not: when to print them (daemon.c's timer and SIGUSR1).
  * Threads: lock-free; all updates are relaxed atomics.
  */
 #ifndef WARDEN_STATS_H

@@ -8,7 +8,7 @@
  * redis_exchange.c (the script, key names, one pipelined exchange) and
  * redis_guard.c (the refusal cache, the circuit breaker): redis_int.h.
  * Not: on_error (the engine applies it), counting calls and latency
- * (milter.c wraps every store), the reference GCRA math (gcra.c; the
+ * (store_timed.c wraps every store), the reference GCRA math (gcra.c; the
  * script repeats it in microseconds).
  * Threads: any number. Each pooled connection has its own mutex, held
  * for one exchange; the breaker has one small lock, the cache striped

@@ -232,7 +232,7 @@ echo "# per-session RSS (kB), $NS sessions held after helo: warden ${KB[warden-h
 echo "# second cycle: warden ${KB[warden-helo2]}, null ${KB[null-helo2]}, difference $(d "${KB[warden-helo2]}" "${KB[null-helo2]}")"
 echo "# held after the last RCPT (a transaction open): warden ${KB[warden-rcpt]}, null ${KB[null-rcpt]}, difference $(d "${KB[warden-rcpt]}" "${KB[null-rcpt]}")"
 echo "# threads idle -> $NS open: warden ${IDLE_TH[warden-helo]} -> ${OPEN_TH[warden-helo]}, null ${IDLE_TH[null-helo]} -> ${OPEN_TH[null-helo]} (libmilter's worker pool, not a thread per session)"
-# warden's signal work runs in libmilter's signal thread (milter.c,
+# warden's signal work runs in libmilter's signal thread (daemon.c,
 # sigwait): no thread of its own, so idle it has exactly the null
 # milter's (listener, signal thread, worker pool).
 t_begin "threads: warden idle has as many as the null milter (no thread of its own)"

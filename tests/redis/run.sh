@@ -451,7 +451,7 @@ outage_checks() {	# outage_checks TAG: on_error accept, tempfail, memory
 	within 2000 A "$acc" ccc "Q${tag}ACC" 31
 	within 2000 A "$tf" y "Q${tag}TF" 32
 	within 2000 A "$mem" ccy "Q${tag}MEM" 33
-	# store-error lines: one a minute (milter.c), so the first outage only
+	# store-error lines: one a minute (daemon.c), so the first outage only
 	[ "$tag" = stopped ] &&
 	    logline A "Q${tag}ACC: store-error on_error=accept rule=t-onerr-accept stage=envrcpt"
 	logline A "Q${tag}TF: tempfail rule=t-onerr-tempfail stage=envrcpt .* reply=\"451 4\.3\.0 Temporary policy failure, try again later\"$"
