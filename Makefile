@@ -1,7 +1,8 @@
 # warden - plain GNU make (DESIGN.md §8, CONVENTIONS.md §9).
 # Objects go to build/ (build/san for the ASan+UBSan build); the binary
 # is src/warden. Everything but DAEMON_SRC (the files that call
-# libmilter or the clock) builds into libwarden.a, which the unit tests and `warden explain` use.
+# libmilter or the clock) builds into libwarden.a, which the unit tests
+# and `warden explain` use.
 
 CC	?= gcc
 PREFIX	?= /usr/local
