@@ -1,24 +1,24 @@
 /*
- * rules.c - rule files (DESIGN.md §3): parse with libconfig, check every
- * setting with FILE:LINE, compile conditions into match.c's cheapest forms
- * and index the rules by stage.
- * Owns: the rule data model and all load-time validation of rules.
- * Not: evaluation (engine.c), reply syntax (reply.c), patterns (match.c).
+ * rules.c - rule files (DESIGN.md §3): parse each rule with libconfig,
+ * check every setting with FILE:LINE, check across rules (duplicate
+ * names, shared counters) and index the rules by stage.
+ * Owns: the rule data model and its tables of names, the load and its
+ * public entry points, refcounting and freeing. Not: parsing conditions
+ * (rules_cond.c), limits (rules_limit.c), reply and add_header
+ * (rules_reply.c); evaluation (engine.c), reply syntax (reply.c),
+ * patterns (match.c).
  * Threads: loading is single-threaded; the result is immutable and
  * refcounted with atomics.
  * Errors: every problem is collected in a struct diag and loading goes on
  * to the end; a load with any error returns NULL.
  */
-#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lcfg.h"
-#include "rules.h"
-#include "session.h"
+#include "rules_int.h"
 
 #define SESS_STAGES	STAGES_ALL
 #define HELO_STAGES	(STAGES_ALL & ~STAGE_BIT(STAGE_CONNECT))
@@ -28,16 +28,10 @@
 #define AFTER_RCPT	(STAGE_BIT(STAGE_ENVRCPT) | STAGE_BIT(STAGE_DATA) | \
 	STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_EOM))
 
-enum cond_type {
-	CT_PATTERNS,
-	CT_CIDR,
-	CT_PORTS,
-	CT_BOOL,
-	CT_COUNT,
-	CT_ANY,
-	CT_NOT,
-};
-
+/*
+ * The names a rule file may use stay together in this file: tests/man
+ * reads these tables from it to check that warden.rules.5 documents each.
+ */
 static const struct cond_def {
 	const char	*name;
 	enum cond_type	type;
@@ -102,17 +96,6 @@ static const char *const limit_keys[] = {
 	"ipv6_prefix", "counter", "charge", NULL
 };
 
-/* State of one load: several files feed one ruleset. */
-struct loader {
-	struct ruleset	*rs;
-	const struct rules_opts *opts;
-	struct diag	*d;
-	size_t		cap;
-	const char	*file;		/* current file, owned by rs->files */
-	const char	*basedir;
-	int		have_owned;	/* line of the rule's sender_owned, or 0 */
-};
-
 unsigned
 rules_cond_stages(enum cond_kind k)
 {
@@ -135,6 +118,20 @@ const char *
 rules_key_name(enum key_part k)
 {
 	return (unsigned)k < KEY_COUNT ? key_defs[k].name : "?";
+}
+
+/* rules_cond.c frees and parses a condition by its type. */
+enum cond_type
+rules_cond_type(enum cond_kind k)
+{
+	return cond_defs[k].type;
+}
+
+/* The keys a limit = { ... } may have, NULL-terminated (rules_limit.c). */
+const char *const *
+rules_limit_keys(void)
+{
+	return limit_keys;
 }
 
 int
@@ -174,8 +171,8 @@ rules_on_error_name(enum on_error e)
 	}
 }
 
-static const char *
-stages_text(unsigned mask, char *buf, size_t len)
+const char *
+rules_stages_text(unsigned mask, char *buf, size_t len)
 {
 	size_t at = 0;
 	int s, n;
@@ -195,59 +192,13 @@ stages_text(unsigned mask, char *buf, size_t len)
 
 /* --- freeing --------------------------------------------------------- */
 
-static void group_fini(struct cond_group *);
-
-static void
-cond_fini(struct cond *c)
-{
-	size_t i;
-
-	free(c->text);
-	switch (cond_defs[c->kind].type) {
-	case CT_PATTERNS:
-		match_set_free(c->u.set);
-		break;
-	case CT_CIDR:
-		match_cidr_free(c->u.cidr);
-		break;
-	case CT_PORTS:
-		free(c->u.ports.v);
-		break;
-	case CT_ANY:
-		for (i = 0; i < c->u.any.n; i++)
-			group_fini(&c->u.any.v[i]);
-		free(c->u.any.v);
-		break;
-	case CT_NOT:
-		if (c->u.not != NULL) {
-			group_fini(c->u.not);
-			free(c->u.not);
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-group_fini(struct cond_group *g)
-{
-	size_t i;
-
-	for (i = 0; i < g->n; i++)
-		cond_fini(&g->v[i]);
-	free(g->v);
-	g->v = NULL;
-	g->n = 0;
-}
-
 static void
 rule_free(struct rule *r)
 {
 	if (r == NULL)
 		return;
 	free(r->name);
-	group_fini(&r->match);
+	rules_group_fini(&r->match);
 	if (r->limit != NULL)
 		free(r->limit->counter);
 	free(r->limit);
@@ -303,529 +254,10 @@ rules_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
-/* --- conditions ------------------------------------------------------ */
-
-static int parse_group(struct loader *, struct rule *,
-    const config_setting_t *, struct cond_group *, int depth);
-
-static int
-cond_by_name(const char *name)
-{
-	int k;
-
-	for (k = 0; k < COND_COUNT; k++)
-		if (strcmp(cond_defs[k].name, name) == 0)
-			return k;
-	return -1;
-}
-
-/* Calls add(elem) for a string or each string of an array/list. */
-static int
-each_string(struct loader *l, const config_setting_t *s, const char *what,
-    int (*add)(struct loader *, void *, const char *,
-    const config_setting_t *), void *obj)
-{
-	const config_setting_t *e;
-	int i, rc = 0;
-
-	if (config_setting_type(s) == CONFIG_TYPE_STRING)
-		return add(l, obj, config_setting_get_string(s), s);
-	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-	    config_setting_type(s) != CONFIG_TYPE_LIST) {
-		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
-		    "%s: must be a string or a list of strings, not %s", what,
-		    lcfg_type_name(s));
-		return -1;
-	}
-	if (config_setting_length(s) == 0) {
-		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
-		    "%s: empty list never matches", what);
-		return -1;
-	}
-	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			diag_err(l->d, lcfg_file(e, l->file), lcfg_line(e),
-			    "%s: list element %d must be a string, not %s",
-			    what, i + 1, lcfg_type_name(e));
-			rc = -1;
-			continue;
-		}
-		if (add(l, obj, config_setting_get_string(e), e) != 0)
-			rc = -1;
-	}
-	return rc;
-}
-
-static int
-add_pattern(struct loader *l, void *obj, const char *pat,
-    const config_setting_t *s)
-{
-	struct match_src src = { lcfg_file(s, l->file), lcfg_line(s),
-	    l->basedir };
-
-	return match_set_add(obj, pat, &src, l->d);
-}
-
-static int
-add_cidr(struct loader *l, void *obj, const char *net,
-    const config_setting_t *s)
-{
-	struct match_src src = { lcfg_file(s, l->file), lcfg_line(s),
-	    l->basedir };
-
-	return match_cidr_add(obj, net, &src, l->d);
-}
-
-static int
-parse_ports(struct loader *l, const config_setting_t *s, struct cond *c)
-{
-	const config_setting_t *e;
-	int i, n, rc = 0;
-
-	n = config_setting_is_aggregate(s) ? config_setting_length(s) : 1;
-	if (config_setting_is_group(s) || n == 0) {
-		diag_err(l->d, lcfg_file(s, l->file), lcfg_line(s),
-		    "port: must be a port number or a list of them");
-		return -1;
-	}
-	c->u.ports.v = calloc((size_t)n, sizeof(int));
-	if (c->u.ports.v == NULL) {
-		diag_err(l->d, l->file, lcfg_line(s), "out of memory");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		e = config_setting_is_aggregate(s) ?
-		    config_setting_get_elem(s, i) : s;
-		if (config_setting_type(e) != CONFIG_TYPE_INT ||
-		    config_setting_get_int(e) < 1 ||
-		    config_setting_get_int(e) > 65535) {
-			diag_err(l->d, lcfg_file(e, l->file), lcfg_line(e),
-			    "port: must be an integer in 1..65535");
-			rc = -1;
-			continue;
-		}
-		c->u.ports.v[c->u.ports.n++] = config_setting_get_int(e);
-	}
-	return rc;
-}
-
-/* Whether "" or "<>" (an absent value, the null sender) is listed. */
-static int
-lists_empty(const config_setting_t *s)
-{
-	const config_setting_t *e;
-	const char *v;
-	int i;
-
-	for (i = 0; ; i++) {
-		e = config_setting_is_aggregate(s) ?
-		    config_setting_get_elem(s, i) : i == 0 ? s : NULL;
-		if (e == NULL)
-			return 0;
-		v = config_setting_get_string(e);
-		if (v != NULL && (v[0] == '\0' || strcmp(v, "<>") == 0))
-			return 1;
-	}
-}
-
-static int
-parse_cond(struct loader *l, struct rule *r, const config_setting_t *s,
-    struct cond *c, int depth)
-{
-	const char *name = config_setting_name(s);
-	const char *file = lcfg_file(s, l->file);
-	const config_setting_t *e;
-	char buf[256], sbuf[128];
-	int k, i, rc = 0;
-	long long v;
-
-	k = cond_by_name(name);
-	if (k < 0) {
-		diag_err(l->d, file, lcfg_line(s), "match: unknown condition "
-		    "'%s'", name);
-		return -1;
-	}
-	c->kind = (enum cond_kind)k;
-	c->line = lcfg_line(s);
-	if (!(cond_defs[k].stages & STAGE_BIT(r->stage))) {
-		diag_err(l->d, file, c->line, "match: %s has no value at "
-		    "stage %s (available at: %s)", name, stage_name(r->stage),
-		    stages_text(cond_defs[k].stages, sbuf, sizeof(sbuf)));
-		rc = -1;
-	}
-	l->rs->conds_used[r->stage] |= 1u << k;
-	lcfg_text(s, buf, sizeof(buf));
-	if ((c->text = strdup(buf)) == NULL) {
-		diag_err(l->d, file, c->line, "out of memory");
-		return -1;
-	}
-	switch (cond_defs[k].type) {
-	case CT_PATTERNS:
-		if ((c->u.set = match_set_new()) == NULL)
-			return -1;
-		if (each_string(l, s, name, add_pattern, c->u.set) != 0)
-			rc = -1;
-		c->empty_ok = lists_empty(s);
-		break;
-	case CT_CIDR:
-		if ((c->u.cidr = match_cidr_new()) == NULL)
-			return -1;
-		if (each_string(l, s, name, add_cidr, c->u.cidr) != 0)
-			rc = -1;
-		match_cidr_compile(c->u.cidr);
-		break;
-	case CT_PORTS:
-		if (parse_ports(l, s, c) != 0)
-			rc = -1;
-		break;
-	case CT_BOOL:
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			diag_err(l->d, file, c->line, "%s: must be true or "
-			    "false, not %s", name, lcfg_type_name(s));
-			return -1;
-		}
-		c->u.b = config_setting_get_bool(s);
-		if (k == COND_SENDER_OWNED && !l->have_owned)
-			l->have_owned = c->line > 0 ? c->line : 1;
-		break;
-	case CT_COUNT:
-		if (config_setting_type(s) != CONFIG_TYPE_INT &&
-		    config_setting_type(s) != CONFIG_TYPE_INT64) {
-			diag_err(l->d, file, c->line, "%s: must be an integer, "
-			    "not %s", name, lcfg_type_name(s));
-			return -1;
-		}
-		v = config_setting_get_int64(s);
-		if (v < 0 || v > (k == COND_SIZE_OVER ? LLONG_MAX / 2 :
-		    1000000000LL)) {
-			diag_err(l->d, file, c->line, "%s: %lld out of range",
-			    name, v);
-			return -1;
-		}
-		c->u.n = v;
-		break;
-	case CT_ANY:
-		if (config_setting_type(s) != CONFIG_TYPE_LIST ||
-		    config_setting_length(s) == 0) {
-			diag_err(l->d, file, c->line, "any: must be a list of "
-			    "groups: any = ( { ... }, { ... } )");
-			return -1;
-		}
-		if (depth >= RULES_NEST_MAX) {
-			diag_err(l->d, file, c->line, "any: nested deeper "
-			    "than %d levels", RULES_NEST_MAX);
-			return -1;
-		}
-		c->u.any.n = (size_t)config_setting_length(s);
-		c->u.any.v = calloc(c->u.any.n, sizeof(*c->u.any.v));
-		if (c->u.any.v == NULL) {
-			c->u.any.n = 0;
-			return -1;
-		}
-		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++)
-			if (parse_group(l, r, e, &c->u.any.v[i], depth + 1))
-				rc = -1;
-		break;
-	case CT_NOT:
-		if (depth >= RULES_NEST_MAX) {
-			diag_err(l->d, file, c->line, "not: nested deeper "
-			    "than %d levels", RULES_NEST_MAX);
-			return -1;
-		}
-		if ((c->u.not = calloc(1, sizeof(*c->u.not))) == NULL)
-			return -1;
-		if (parse_group(l, r, s, c->u.not, depth + 1) != 0)
-			rc = -1;
-		break;
-	}
-	return rc;
-}
-
-static int
-parse_group(struct loader *l, struct rule *r, const config_setting_t *g,
-    struct cond_group *out, int depth)
-{
-	const config_setting_t *e;
-	int i, n, rc = 0;
-
-	if (!config_setting_is_group(g)) {
-		diag_err(l->d, lcfg_file(g, l->file), lcfg_line(g),
-		    "match: must be a group { ... }, not %s",
-		    lcfg_type_name(g));
-		return -1;
-	}
-	n = config_setting_length(g);
-	if (n == 0)
-		return 0;
-	if ((out->v = calloc((size_t)n, sizeof(*out->v))) == NULL) {
-		diag_err(l->d, l->file, lcfg_line(g), "out of memory");
-		return -1;
-	}
-	for (i = 0; (e = config_setting_get_elem(g, i)) != NULL; i++) {
-		/* Keep the slot so cond_fini frees what was built. */
-		out->n++;
-		if (parse_cond(l, r, e, &out->v[i], depth) != 0)
-			rc = -1;
-	}
-	return rc;
-}
-
-/* --- limits ---------------------------------------------------------- */
-
-static int valid_name(const char *);
-
-static int
-add_key_part(struct loader *l, void *obj, const char *name,
-    const config_setting_t *s)
-{
-	struct rule *r = obj;
-	struct limit *lim = r->limit;
-	const char *file = lcfg_file(s, l->file);
-	char sbuf[128];
-	size_t i;
-	int k;
-
-	for (k = 0; k < KEY_COUNT; k++)
-		if (strcmp(key_defs[k].name, name) == 0)
-			break;
-	if (k == KEY_COUNT) {
-		diag_err(l->d, file, lcfg_line(s), "limit.key: unknown part "
-		    "'%s' (client_ip, client_net, helo, sender, sender_domain, "
-		    "rcpt, rcpt_domain, auth_user)", name);
-		return -1;
-	}
-	for (i = 0; i < lim->nparts; i++)
-		if (lim->parts[i] == (enum key_part)k) {
-			diag_err(l->d, file, lcfg_line(s), "limit.key: '%s' "
-			    "given twice", name);
-			return -1;
-		}
-	if (!(key_defs[k].stages & STAGE_BIT(r->stage))) {
-		diag_err(l->d, file, lcfg_line(s), "limit.key: %s has no "
-		    "value at stage %s (available at: %s)", name,
-		    stage_name(r->stage),
-		    stages_text(key_defs[k].stages, sbuf, sizeof(sbuf)));
-		return -1;
-	}
-	if (lim->nparts == RULES_KEY_PARTS_MAX)
-		return -1;
-	lim->parts[lim->nparts++] = (enum key_part)k;
-	l->rs->keys_used[r->stage] |= 1u << k;
-	return 0;
-}
-
-static int
-parse_limit(struct loader *l, struct rule *r, const config_setting_t *g)
-{
-	const char *file = lcfg_file(g, l->file), *str;
-	const config_setting_t *s;
-	struct limit *lim;
-	char err[128];
-	long long v;
-	int rc = 0, got, v32;
-
-	if (!config_setting_is_group(g)) {
-		diag_err(l->d, file, lcfg_line(g), "limit: must be a group "
-		    "{ key = ...; rate = ...; }, not %s", lcfg_type_name(g));
-		return -1;
-	}
-	if ((lim = r->limit = calloc(1, sizeof(*lim))) == NULL)
-		return -1;
-	lim->line = lcfg_line(g);
-	lim->ipv4_prefix = 24;
-	lim->ipv6_prefix = 64;
-	lim->cost = 1;
-	lim->charge = 1;
-	lim->on_error = l->opts->default_on_error;
-	if (lcfg_check_keys(g, limit_keys, file, "limit", l->d) > 0)
-		rc = -1;
-
-	if ((s = config_setting_get_member(g, "key")) == NULL) {
-		diag_err(l->d, file, lim->line, "limit: key is missing");
-		rc = -1;
-	} else if (each_string(l, s, "limit.key", add_key_part, r) != 0)
-		rc = -1;
-
-	got = lcfg_get_string(g, "rate", &str, file, "limit.", l->d);
-	if (got == 0) {
-		diag_err(l->d, file, lim->line, "limit: rate is missing");
-		rc = -1;
-	} else if (got < 0)
-		rc = -1;
-	else if (gcra_parse_rate(str, &lim->count, &lim->period_ns, err,
-	    sizeof(err)) != 0) {
-		s = config_setting_get_member(g, "rate");
-		diag_err(l->d, file, lcfg_line(s), "limit.rate: \"%s\": %s",
-		    str, err);
-		rc = -1;
-	} else
-		str_copy(lim->rate, sizeof(lim->rate), str, strlen(str));
-
-	lim->g.burst = lim->count;
-	got = lcfg_get_int(g, "burst", 1, 1000000000000LL, &v, file,
-	    "limit.", l->d);
-	if (got < 0)
-		rc = -1;
-	else if (got > 0)
-		lim->g.burst = v;
-
-	s = config_setting_get_member(g, "cost");
-	if (s != NULL && config_setting_type(s) == CONFIG_TYPE_STRING) {
-		if (strcmp(config_setting_get_string(s), "size") != 0) {
-			diag_err(l->d, file, lcfg_line(s), "limit.cost: must "
-			    "be a positive integer or \"size\"");
-			rc = -1;
-		} else if (r->stage != STAGE_EOM) {
-			diag_err(l->d, file, lcfg_line(s), "limit.cost: "
-			    "\"size\" is known only at stage eom");
-			rc = -1;
-		} else
-			lim->cost_size = 1;
-	} else if ((got = lcfg_get_int(g, "cost", 1, 1000000000LL, &v, file,
-	    "limit.", l->d)) < 0)
-		rc = -1;
-	else if (got > 0)
-		lim->cost = v;
-
-	v32 = (int)lim->on_error;
-	if (lcfg_get_choice(g, "on_error", rules_on_error_by_name,
-	    "accept, tempfail, memory", &v32, file, "limit.", l->d) < 0)
-		rc = -1;
-	lim->on_error = (enum on_error)v32;
-
-	/*
-	 * counter: rules naming the same counter share it (one rule counts
-	 * refused recipients, another refuses the network at connect).
-	 */
-	got = lcfg_get_string(g, "counter", &str, file, "limit.", l->d);
-	if (got < 0)
-		rc = -1;
-	else if (got > 0 && !valid_name(str)) {
-		diag_err(l->d, file, lcfg_line(config_setting_get_member(g,
-		    "counter")), "limit.counter: \"%s\" must be 1..%d of "
-		    "A-Z a-z 0-9 . _ -", str, RULES_NAME_MAX);
-		rc = -1;
-	}
-	lim->counter = strdup(got > 0 ? str : r->name != NULL ? r->name : "");
-	if (lim->counter == NULL)
-		rc = -1;
-	if (lcfg_get_bool(g, "charge", &lim->charge, file, "limit.",
-	    l->d) < 0)
-		rc = -1;
-
-	if ((got = lcfg_get_int(g, "ipv4_prefix", 0, 32, &v, file, "limit.",
-	    l->d)) < 0)
-		rc = -1;
-	else if (got > 0)
-		lim->ipv4_prefix = (unsigned)v;
-	if ((got = lcfg_get_int(g, "ipv6_prefix", 0, 128, &v, file,
-	    "limit.", l->d)) < 0)
-		rc = -1;
-	else if (got > 0)
-		lim->ipv6_prefix = (unsigned)v;
-
-	if (lim->count > 0 && gcra_limit_init(&lim->g, lim->count,
-	    lim->period_ns, lim->g.burst) != 0)
-		rc = -1;
-	l->rs->nlimits++;
-	return rc;
-}
-
-/* --- replies and tags ------------------------------------------------ */
-
-static int
-parse_reply(struct loader *l, struct rule *r, const config_setting_t *s)
-{
-	const char *lines[REPLY_LINES_MAX + 1];
-	const config_setting_t *e;
-	struct reply_ctx ctx;
-	size_t n = 0;
-	int i;
-
-	ctx.file = lcfg_file(s, l->file);
-	ctx.line = lcfg_line(s);
-	ctx.stage = r->stage;
-	ctx.action = r->action;
-	if (r->action != ACTION_REJECT && r->action != ACTION_TEMPFAIL) {
-		diag_err(l->d, ctx.file, ctx.line, "reply: action %s sends no "
-		    "reply (only reject and tempfail do)",
-		    action_name(r->action));
-		return -1;
-	}
-	if (config_setting_type(s) == CONFIG_TYPE_STRING)
-		lines[n++] = config_setting_get_string(s);
-	else if (config_setting_type(s) == CONFIG_TYPE_ARRAY ||
-	    config_setting_type(s) == CONFIG_TYPE_LIST) {
-		if (config_setting_length(s) > REPLY_LINES_MAX) {
-			diag_err(l->d, ctx.file, ctx.line, "reply: %d lines, "
-			    "at most %d", config_setting_length(s),
-			    REPLY_LINES_MAX);
-			return -1;
-		}
-		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
-			if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-				diag_err(l->d, ctx.file, lcfg_line(e), "reply: "
-				    "line %d must be a string", i + 1);
-				return -1;
-			}
-			lines[n++] = config_setting_get_string(e);
-		}
-	}
-	if (n == 0) {
-		diag_err(l->d, ctx.file, ctx.line, "reply: must be a string "
-		    "\"CODE X.Y.Z text\" or a list of them");
-		return -1;
-	}
-	if (reply_parse(&r->reply, lines, n, &ctx, l->d) != 0)
-		return -1;
-	r->has_reply = 1;
-	l->rs->vars_used[r->stage] |= r->reply.vars;
-	return 0;
-}
-
-/* add_header = "Name: value template" */
-static int
-parse_tag(struct loader *l, struct rule *r, const config_setting_t *s)
-{
-	const char *file = lcfg_file(s, l->file), *v, *colon, *p;
-	struct reply_ctx ctx = { file, lcfg_line(s), r->stage, r->action };
-
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		diag_err(l->d, file, ctx.line, "add_header: must be a string "
-		    "\"Name: value\"");
-		return -1;
-	}
-	if (r->action != ACTION_TAG) {
-		diag_err(l->d, file, ctx.line, "add_header: only action tag "
-		    "adds a header, not %s", action_name(r->action));
-		return -1;
-	}
-	v = config_setting_get_string(s);
-	colon = strchr(v, ':');
-	/* RFC 5322 §2.2: field names are printable ASCII except ':'. */
-	for (p = v; colon != NULL && p < colon; p++)
-		if (*p <= ' ' || *p > '~')
-			break;
-	if (colon == NULL || colon == v || p != colon ||
-	    (size_t)(colon - v) >= SESS_HDR_NAME_MAX) {
-		diag_err(l->d, file, ctx.line, "add_header: \"%s\" is not "
-		    "\"Name: value\" with a valid header name", v);
-		return -1;
-	}
-	if ((r->tag_name = strndup(v, (size_t)(colon - v))) == NULL)
-		return -1;
-	for (p = colon + 1; *p == ' ' || *p == '\t'; p++)
-		;
-	if (reply_tmpl_parse(&r->tag_value, p, &ctx, l->d) != 0)
-		return -1;
-	l->rs->vars_used[r->stage] |= r->tag_value.vars;
-	return 0;
-}
-
 /* --- one rule -------------------------------------------------------- */
 
-static int
-valid_name(const char *s)
+int
+rules_valid_name(const char *s)
 {
 	size_t n = strlen(s), i;
 
@@ -869,7 +301,7 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 		rc = -1;
 	else {
 		r->line = lcfg_line(config_setting_get_member(g, "name"));
-		if (!valid_name(str)) {
+		if (!rules_valid_name(str)) {
 			diag_err(l->d, file, r->line, "name: \"%s\" must be "
 			    "1..%d of A-Z a-z 0-9 . _ -", str, RULES_NAME_MAX);
 			rc = -1;
@@ -924,15 +356,15 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 
 	if ((s = config_setting_get_member(g, "match")) != NULL) {
 		r->has_match = 1;
-		if (parse_group(l, r, s, &r->match, 0) != 0)
+		if (rules_parse_group(l, r, s, &r->match, 0) != 0)
 			rc = -1;
 	}
 	if ((s = config_setting_get_member(g, "limit")) != NULL &&
-	    parse_limit(l, r, s) != 0)
+	    rules_parse_limit(l, r, s) != 0)
 		rc = -1;
 
 	if ((s = config_setting_get_member(g, "reply")) != NULL) {
-		if (parse_reply(l, r, s) != 0)
+		if (rules_parse_reply(l, r, s) != 0)
 			rc = -1;
 	} else if (r->action == ACTION_REJECT && r->stage == STAGE_UNKNOWN) {
 		/* The default 550 would load and then never reach a client. */
@@ -949,7 +381,7 @@ parse_rule(struct loader *l, const config_setting_t *g, struct rule *r)
 	}
 
 	if ((s = config_setting_get_member(g, "add_header")) != NULL) {
-		if (parse_tag(l, r, s) != 0)
+		if (rules_parse_tag(l, r, s) != 0)
 			rc = -1;
 	} else if (r->action == ACTION_TAG) {
 		diag_err(l->d, file, lcfg_line(config_setting_get_member(g,
@@ -1254,3 +686,4 @@ rules_load(const char *const *files, size_t nfiles,
 	}
 	return finish(&l, rc);
 }
+
