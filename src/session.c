@@ -17,7 +17,8 @@
 void
 sess_init(struct sess *s)
 {
-	memset(s, 0, offsetof(struct sess, sender));
+	memset(s, 0, SESS_HEAD_SIZE);
+	s->command[0] = '\0';
 	s->sender[0] = '\0';
 	s->rcpt[0] = '\0';
 	s->hdr_name[0] = '\0';
@@ -76,6 +77,7 @@ sess_keep_open(struct sess_keep *k, struct sess *tmp)
 	size_t cap[TAIL_STRS], i;
 
 	memcpy(tmp, k->head, sizeof(k->head));
+	tmp->command[0] = '\0';
 	tail_strs(tmp, v, cap);
 	for (i = 0; i < TAIL_STRS; i++)
 		v[i][0] = '\0';

@@ -77,7 +77,6 @@ struct sess {
 	char		auth_mech[SESS_MECH_MAX];
 	unsigned	unknown_count;		/* session */
 	unsigned	bad_rcpt_count;		/* session */
-	char		command[SESS_CMD_MAX];	/* current unknown command */
 	/* transaction */
 	char		queue_id[SESS_QID_MAX];
 	int		has_sender;
@@ -99,11 +98,14 @@ struct sess {
 	const struct rule *quarantine;		/* applied at eom */
 	size_t		ntags, nconn_tags;	/* conn tags come first */
 	/*
-	 * The large buffers come last: sess_init clears only their first
-	 * bytes, and struct sess_keep holds only what comes before them
-	 * while no transaction is open. Everything in them is transaction
-	 * state, but for the tags flagged at connect/helo (nconn_tags).
+	 * The buffers come last: sess_init clears only their first bytes,
+	 * and struct sess_keep holds only what comes before them while no
+	 * transaction is open. command lives for one event (the unknown
+	 * command being judged), so no connection keeps it; the others are
+	 * transaction state, but for the tags flagged at connect/helo
+	 * (nconn_tags).
 	 */
+	char		command[SESS_CMD_MAX];	/* this event's unknown command */
 	char		sender[SESS_ADDR_MAX];	/* no <>; "" = null sender */
 	char		rcpt[SESS_ADDR_MAX];	/* current recipient */
 	char		hdr_name[SESS_HDR_NAME_MAX];
@@ -121,7 +123,7 @@ void	sess_init(struct sess *);
  * (their lengths, not their 2 kB caps). Issue #4 budgets 2 kB a session;
  * a whole struct sess is ~13 kB.
  */
-#define SESS_HEAD_SIZE	offsetof(struct sess, sender)
+#define SESS_HEAD_SIZE	offsetof(struct sess, command)
 struct sess_keep {
 	unsigned char	*tail;		/* owned; NULL: empty transaction */
 	size_t		tailcap;

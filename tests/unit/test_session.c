@@ -489,7 +489,8 @@ test_reset_msg(void **state)
 	memset(&s, 0x5a, sizeof(s));
 	sess_init(&s);
 	WANT_INT("init", "memcmp zero", memcmp(&s, &zero,
-	    offsetof(struct sess, sender)) != 0, 0);
+	    SESS_HEAD_SIZE) != 0, 0);
+	WANT_INT("init", "command", s.command[0], 0);
 	WANT_INT("init", "sender", s.sender[0], 0);
 	WANT_INT("init", "rcpt", s.rcpt[0], 0);
 	WANT_INT("init", "hdr_name", s.hdr_name[0], 0);
@@ -583,7 +584,8 @@ test_keep(void **state)
 	s = open_junk(&k, &tmp);
 	WANT_INT("connect", "uses the stack", s == &tmp, 1);
 	WANT_INT("connect", "memcmp zero", memcmp(s, &zero,
-	    offsetof(struct sess, sender)) != 0, 0);
+	    SESS_HEAD_SIZE) != 0, 0);
+	WANT_STR("connect", "command", s->command, "");
 	WANT_STR("connect", "sender", s->sender, "");
 	WANT_STR("connect", "rcpt", s->rcpt, "");
 	WANT_STR("connect", "hdr_name", s->hdr_name, "");
@@ -592,6 +594,7 @@ test_keep(void **state)
 	sess_set_helo(s, "mx.example.com", 14);
 	s->unknown_count = 2;
 	s->closed_by = r;
+	sess_set_command(s, "EXPN root", 9);
 	rc = sess_keep_close(&k, s);
 	WANT_INT("connect", "close", rc, 0);
 	WANT_INT("connect", "heap", k.tail != NULL, 0);
@@ -599,6 +602,8 @@ test_keep(void **state)
 	WANT_STR("helo", "client_ip", s->client_ip, "192.0.2.1");
 	WANT_STR("helo", "helo", s->helo, "mx.example.com");
 	WANT_INT("helo", "unknown_count", s->unknown_count, 2);
+	/* one event's command: not kept for the next */
+	WANT_STR("helo", "command", s->command, "");
 	WANT_INT("helo", "closed_by", s->closed_by == r, 1);
 	WANT_STR("helo", "sender", s->sender, "");
 	WANT_INT("helo", "ntags", s->ntags, 0);
