@@ -42,34 +42,28 @@ for b in build/bench/bench_*; do
 	fi
 done
 
-# warden against the null milter over the milter protocol, no MTA
-# (tests/bench/miltergen_bench.sh); WARDEN_BENCH_MILTERGEN=0 leaves it out.
-if [ "${WARDEN_BENCH_MILTERGEN:-1}" = 0 ]; then
-	echo "=== miltergen: skipped (WARDEN_BENCH_MILTERGEN=0)" | tee -a "$OUT"
-else
-	echo "=== miltergen" | tee -a "$OUT"
-	tests/bench/miltergen_bench.sh src/warden 2>&1 | tee -a "$OUT"
+# sub NAME VAR SCRIPT: tests/bench/SCRIPT against src/warden, unless
+# $VAR is 0; its exit status counts as a bench's.
+sub() {
+	local name=$1 var=$2 script=$3 rc
+	if [ "${!var:-1}" = 0 ]; then
+		echo "=== $name: skipped ($var=0)" | tee -a "$OUT"
+		return
+	fi
+	echo "=== $name" | tee -a "$OUT"
+	"tests/bench/$script" src/warden 2>&1 | tee -a "$OUT"
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -ne 0 ]; then
-		echo "!!! miltergen_bench exited $rc" | tee -a "$OUT"
+		echo "!!! ${script%.sh} exited $rc" | tee -a "$OUT"
 		failed=$((failed + 1))
 	fi
-fi
+}
 
+# warden against the null milter over the milter protocol, no MTA.
+sub miltergen WARDEN_BENCH_MILTERGEN miltergen_bench.sh
 # warden-redis: stage time over a bare EVALSHA, and a Redis stall with
-# the breaker open (tests/bench/redis_bench.sh, issue #5; ~1.5 min, no
-# root); WARDEN_BENCH_REDIS=0 leaves it out.
-if [ "${WARDEN_BENCH_REDIS:-1}" = 0 ]; then
-	echo "=== redis: skipped (WARDEN_BENCH_REDIS=0)" | tee -a "$OUT"
-else
-	echo "=== redis" | tee -a "$OUT"
-	tests/bench/redis_bench.sh src/warden 2>&1 | tee -a "$OUT"
-	rc=${PIPESTATUS[0]}
-	if [ "$rc" -ne 0 ]; then
-		echo "!!! redis_bench exited $rc" | tee -a "$OUT"
-		failed=$((failed + 1))
-	fi
-fi
+# the breaker open (issue #5; ~1.5 min, no root).
+sub redis WARDEN_BENCH_REDIS redis_bench.sh
 
 # The Postfix-level bench (tests/bench/postfix_bench.sh: Postfix alone,
 # null milters, warden, rspamd, postfwd) starts a private Postfix, so it
