@@ -54,19 +54,7 @@ SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer:DE
 . tests/lib/postfix.sh
 . tests/lib/tap.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	tap_skip "faults suite (Postfix)" "needs root (postfix start, smtp-sink -u)"
-	finish
-fi
-if [ ! -x "$BIN" ]; then
-	tap_fail "warden binary $BIN is executable"
-	finish
-fi
-PKGS="postfix sasl2-bin libsasl2-modules"
-if ! WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh >/dev/null 2>&1; then
-	tap_fail "install $PKGS" "$(WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh 2>&1 | tail -5)"
-	finish
-fi
+pf_preflight "faults suite (Postfix)" "postfix sasl2-bin libsasl2-modules"
 
 T=$(mktemp -d /tmp/warden-faults.XXXXXX) || exit 1
 chmod 755 "$T"		# warden runs as nobody; Postfix wants no writable parents

@@ -193,3 +193,22 @@ sink_count() {
 	    sed -n 's/.*mesg=\([0-9][0-9]*\).*/\1/p' | tail -n 1)
 	echo "${n:-0}"
 }
+
+# pf_preflight WHAT PKGS: what a suite running a private Postfix checks
+# first: root (else WHAT is skipped), the warden binary $BIN, and the
+# Debian packages PKGS installed. Ends the suite when one fails. Needs
+# tests/lib/tap.sh.
+pf_preflight() {
+	if [ "$(id -u)" -ne 0 ]; then
+		tap_skip "$1" "needs root (postfix start, smtp-sink -u)"
+		finish
+	fi
+	if [ ! -x "$BIN" ]; then
+		tap_fail "warden binary $BIN is executable"
+		finish
+	fi
+	if ! WARDEN_EXTRA_PKGS=$2 tests/lib/deps.sh >/dev/null 2>&1; then
+		tap_fail "install $2" "$(WARDEN_EXTRA_PKGS=$2 tests/lib/deps.sh 2>&1 | tail -5)"
+		finish
+	fi
+}

@@ -38,23 +38,11 @@ case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
 
 . tests/lib/tap.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	tap_skip "MTA suite (Postfix)" "needs root (postfix start, smtp-sink -u)"
-	finish
-fi
-if [ ! -x "$BIN" ]; then
-	tap_fail "warden binary $BIN is executable"
-	finish
-fi
-
 # --- packages -------------------------------------------------------
 # swaks needs Net::SSLeay for STARTTLS; deps.sh installs without
 # recommends, so it is named here.
 MTA_PKGS="postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl"
-if ! WARDEN_EXTRA_PKGS=$MTA_PKGS tests/lib/deps.sh >/dev/null 2>&1; then
-	tap_fail "install $MTA_PKGS" "$(WARDEN_EXTRA_PKGS=$MTA_PKGS tests/lib/deps.sh 2>&1 | tail -5)"
-	finish
-fi
+pf_preflight "MTA suite (Postfix)" "$MTA_PKGS"
 tap_ok "packages installed: $MTA_PKGS"
 
 # --- temp dir and cleanup ------------------------------------------
