@@ -49,12 +49,13 @@ static struct {
 	const char	*path;		/* the config file, for reloads */
 	pid_t		main_tid;	/* libmilter's listener */
 	_Atomic int64_t	kick_until;	/* see on_kick */
+	timer_t		kick_timer;	/* see start_kicks */
+	int		kick_armed;	/* kick_timer exists */
 	_Atomic int64_t	err_logged;	/* last store-error line */
 	_Atomic uint64_t err_quiet;	/* store-error lines not written */
 	struct metrics_state metrics;	/* the signal loop's, then main's */
-	atomic_int	stopping;	/* the signal loop is stopping warden */
 	atomic_int	have_sigthr;	/* sigthr is set */
-	atomic_int	loop_done;	/* the signal loop has returned */
+	atomic_int	loop_done;	/* the signal loop stopped warden */
 	pthread_t	sigthr;		/* libmilter's signal thread */
 } D;
 
@@ -348,10 +349,21 @@ report(int usr1)
 	write_metrics();
 }
 
+/* The signals warden handles: blocked everywhere, waited for in one place. */
+static void
+handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+}
+
 /*
  * warden's signal work, in libmilter's signal thread (see sigwait):
  * SIGHUP reloads, SIGUSR1 and the timer write counters, SIGTERM and
- * SIGINT stop. Returns when warden stops; with start_kicks done.
+ * SIGINT stop. Returns when warden is to stop.
  */
 static void
 signal_loop(void)
@@ -359,14 +371,11 @@ signal_loop(void)
 	char mpath[PATH_MAX];
 	struct timespec ts;
 	int64_t next, now;
+	const char *mfile;
 	sigset_t set;
 	int interval, r;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	handled_signals(&set);
 	for (;;) {
 		interval = timer_interval(snap_running()->cfg);
 		if (interval > 0) {
@@ -385,9 +394,8 @@ signal_loop(void)
 		}
 		switch (r) {
 		case SIGHUP:
-			str_copy(mpath, sizeof(mpath),
-			    snap_running()->cfg->daemon.metrics_file,
-			    strlen(snap_running()->cfg->daemon.metrics_file));
+			mfile = snap_running()->cfg->daemon.metrics_file;
+			str_copy(mpath, sizeof(mpath), mfile, strlen(mfile));
 			reload(D.path);
 			/*
 			 * A file left where the collector reads it would be
@@ -439,8 +447,8 @@ on_kick(int sig)
  * stops the listener, and ends each session after the command it is
  * answering (the reply is written first). A timer aims SIGUSR2 at the
  * listener's thread every 20 ms from now on, so its poll ends and it
- * sees that at once, whenever libmilter sets it. Returns the timer, to
- * be deleted once smfi_main has returned.
+ * sees that at once, whenever libmilter sets it. Returns 0 with the
+ * timer in *tm, to be deleted once smfi_main has returned, or -1.
  */
 static int
 start_kicks(timer_t *tm)
@@ -466,9 +474,6 @@ fail:
 	return -1;
 }
 
-static timer_t kick_timer;
-static int kick_armed;
-
 /*
  * libmilter's signal thread sigwait()s SIGHUP, SIGTERM and SIGINT and
  * takes each one as "stop". This definition takes the place of libc's
@@ -485,8 +490,7 @@ sigwait(const sigset_t *restrict set, int *restrict sig)
 	D.sigthr = pthread_self();
 	atomic_store(&D.have_sigthr, 1);
 	signal_loop();
-	atomic_store(&D.stopping, 1);
-	kick_armed = start_kicks(&kick_timer) == 0;
+	D.kick_armed = start_kicks(&D.kick_timer) == 0;
 	atomic_store(&D.loop_done, 1);
 	*sig = SIGINT;
 	return 0;
@@ -597,11 +601,7 @@ milter_run(const char *path)
 	 * warden handles reach only the thread that waits for them, its
 	 * signal thread (see sigwait).
 	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	handled_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_kick;	/* no SA_RESTART: poll returns EINTR */
@@ -613,10 +613,10 @@ milter_run(const char *path)
 	    c->milter.socket, c->rs->nfiles, c->rs->nrules, c->store.backend);
 	write_metrics();	/* the file exists from the start */
 	mrc = smfi_main();
-	gone = !atomic_load(&D.stopping);
+	gone = !atomic_load(&D.loop_done);
 	clean = end_signal_loop(now_ns() + STOP_WAIT_NS) == 0;
-	if (kick_armed)
-		timer_delete(kick_timer);
+	if (D.kick_armed)
+		timer_delete(D.kick_timer);
 	atomic_store(&D.kick_until, 0);
 	if (clean)
 		clean = stop_sessions(now_ns() + STOP_WAIT_NS) == 0;
