@@ -33,14 +33,11 @@ NULLM=$REPO/build/bench/nullmilter
 OUTDIR=$REPO/build/bench
 TARGET=1.2
 
+BENCH_NAME=miltergen_bench
 . tests/lib/servers.sh
+. tests/bench/lib.sh
 
-say() { printf '%s\n' "$*"; }
-die() { say "miltergen_bench: $*" >&2; exit 1; }
-
-[ -x "$BIN" ] || die "no warden binary $BIN (run make)"
-[ -x "$GEN" ] && [ -x "$NULLM" ] ||
-    die "no $GEN or $NULLM (make build/bench/miltergen build/bench/nullmilter)"
+bench_need_bins
 ulimit -n 4096 2>/dev/null
 
 T=$(mktemp -d /tmp/warden-mgbench.XXXXXX) || exit 1
@@ -75,7 +72,7 @@ run() {
 	"$GEN" -s "inet:${PORT[$3]}@127.0.0.1" -c "$2" -m 1 -r 1 -d "$SECS" \
 	    >"$out" 2>&1 </dev/null
 	rc=$?
-	if [ $rc -ne 0 ] || ! grep -Eq '^replies continue=[0-9]+ accept=0 reject=0 tempfail=0 discard=0 replycode_4xx=0 replycode_5xx=0 replycode_421=0 ' "$out"; then
+	if [ $rc -ne 0 ] || ! grep -Eq "$MG_CONT_RE" "$out"; then
 		say "miltergen_bench: run $3 c=$2 failed (exit $rc):"
 		sed 's/^/    /' "$out"
 		return 1
@@ -105,13 +102,7 @@ done
 pid_alive "${PID[warden]}" || { say "miltergen_bench: warden died"; failed=1; }
 
 SUM=$OUTDIR/miltergen.tsv
-awk -F'\t' -v target="$TARGET" -v sum="$SUM" -v secs="$SECS" -v rounds="$ROUNDS" '
-function median(key,  n, i, j, t, a) {
-	n = split(vals[key], a, " ")
-	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(key, v) { vals[key] = (key in vals ? vals[key] " " : "") v }
+awk -F'\t' -v target="$TARGET" -v sum="$SUM" -v secs="$SECS" -v rounds="$ROUNDS" "$MEDIAN_AWK"'
 NR == 1 { next }
 {
 	if (!seen[$1 SUBSEP $2 SUBSEP $3]++) add("dps" SUBSEP $2 SUBSEP $3, $4)

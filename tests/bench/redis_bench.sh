@@ -65,16 +65,12 @@ T1=1.2		# figure 1: added <= T1 x EVALSHA
 T2=0.9		# figure 2: redis stalled >= T2 x memory
 NPROC=$(nproc)
 TMAX=$((2 * NPROC + 50))
-CONT_RE='^replies continue=[0-9]+ accept=0 reject=0 tempfail=0 discard=0 replycode_4xx=0 replycode_5xx=0 replycode_421=0 '
 
+BENCH_NAME=redis_bench
 . tests/lib/servers.sh
+. tests/bench/lib.sh
 
-say() { printf '%s\n' "$*"; }
-die() { say "redis_bench: $*" >&2; exit 1; }
-
-[ -x "$BIN" ] || die "no warden binary $BIN (run make)"
-[ -x "$GEN" ] && [ -x "$NULLM" ] ||
-    die "no $GEN or $NULLM (make build/bench/miltergen build/bench/nullmilter)"
+bench_need_bins
 for tool in redis-server redis-cli redis-benchmark; do
 	command -v $tool >/dev/null || die "$tool is not installed (redis-server, redis-tools)"
 done
@@ -170,7 +166,7 @@ mg() {
 	mg_check $? "$1" "$2" "$4"
 }
 mg_check() {
-	if [ "$1" -ne 0 ] || ! grep -Eq "$CONT_RE" "$4"; then
+	if [ "$1" -ne 0 ] || ! grep -Eq "$MG_CONT_RE" "$4"; then
 		say "redis_bench: run $2 c=$3 failed (exit $1):"
 		sed 's/^/    /' "$4"
 		return 1
@@ -391,13 +387,7 @@ pid_alive "$WR" && pid_alive "${PID[memory_w]}" || { say "redis_bench: a warden 
 # --- summary ---------------------------------------------------------------
 SUM=$OUTDIR/redis-bench.tsv
 awk -F'\t' -v t1="$T1" -v t2="$T2" -v tmax="$TMAX" -v nproc="$NPROC" \
-    -v valid="$valid" -v sum="$SUM" -v rounds="$ROUNDS" '
-function median(key,  n, i, j, t, a) {
-	n = split(vals[key], a, " ")
-	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(key, v) { if (key in vals) vals[key] = vals[key] " " v; else vals[key] = v }
+    -v valid="$valid" -v sum="$SUM" -v rounds="$ROUNDS" "$MEDIAN_AWK"'
 function row(fig, metric, values, ratio, target, verdict) {
 	print fig "\t" metric "\t" values "\t" ratio "\t" target "\t" verdict > sum
 }
