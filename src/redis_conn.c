@@ -21,9 +21,10 @@
 #define RD_SKIP_MAX	1024	/* unread refund replies, a connection */
 /*
  * After a close at SCRIPT LOAD, one new connection tries it again this
- * long after: a server that closed for another reason (a restart while
- * we connected) gets EVALSHA back; behind a proxy a try costs one lost
- * pipeline, sent again at once with EVAL.
+ * long after (at once after a refused connect: noload_reprobe): a
+ * server that closed for another reason (a restart while we connected)
+ * gets EVALSHA back; behind a proxy a try costs one lost pipeline, sent
+ * again at once with EVAL.
  */
 #define RD_NOLOAD_RETRY	(300 * NS_PER_SEC)
 
@@ -166,6 +167,19 @@ noload_probe(struct store_redis *r, int64_t now)
 }
 
 /*
+ * A connect that fails means nothing listens there: what closed at
+ * SCRIPT LOAD was a server going away (killed or restarted as we
+ * connected), not a proxy, which keeps accepting. The next connection
+ * tries SCRIPT LOAD again instead of waiting RD_NOLOAD_RETRY.
+ */
+static void
+noload_reprobe(struct store_redis *r, int64_t now)
+{
+	if (atomic_load(&r->noload) && now != RD_NOW_NONE)
+		atomic_store(&r->noload_at, now - RD_NOLOAD_RETRY);
+}
+
+/*
  * Asks the sentinels, in order, for the master's address and connects
  * there. Each sentinel costs at most one connect and one command
  * timeout. Returns the context (err not set), or NULL with a reason.
@@ -270,9 +284,13 @@ rd_conn_open(struct store_redis *r, struct rd_conn *k, int64_t now,
 	else
 		c = redisConnectWithTimeout(r->host, r->port, r->ctv);
 	st_add(r, RS_CONNECTS, 1);
-	if (c == NULL && r->nsent > 0)
+	if (c == NULL && r->nsent > 0) {
+		noload_reprobe(r, now);
 		return -1;
+	}
 	if (c == NULL || c->err) {
+		if (c != NULL)
+			noload_reprobe(r, now);
 		snprintf(why, wlen, "connect: %s", c != NULL ? c->errstr :
 		    "out of memory");
 		if (c != NULL)

@@ -37,7 +37,8 @@
  *   test_store_redis probe PORT
  *       the store's first connection closes before any reply (no AUTH):
  *       EVAL, until a new connection 5 minutes later (caller's clock)
- *       loads the script again.
+ *       loads the script again; at once when a connect was refused in
+ *       between (a server going away, not a proxy).
  *   test_store_redis sentesc 0
  *       a fake sentinel names the master "127.0.0.1\x1b[31mX": the store
  *       logs it escaped (run.sh checks stderr).
@@ -289,8 +290,9 @@ px_run(void *arg)
 	return NULL;
 }
 
+/* port 0: any free one; p->port tells which. */
 static void
-px_start(struct proxy *p, int upstream)
+px_start_at(struct proxy *p, int upstream, int port)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
@@ -302,6 +304,7 @@ px_start(struct proxy *p, int upstream)
 	setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(p->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    listen(p->lfd, 16) != 0 || getsockname(p->lfd,
@@ -311,6 +314,12 @@ px_start(struct proxy *p, int upstream)
 	}
 	p->port = ntohs(sa.sin_port);
 	pthread_create(&p->tid, NULL, px_run, p);
+}
+
+static void
+px_start(struct proxy *p, int upstream)
+{
+	px_start_at(p, upstream, 0);
 }
 
 static void
@@ -1614,6 +1623,31 @@ test_probe(int port)
 	ok(errs == 0 && ev[3] == ev[2] && evs[3] - evs[2] == 1, "a new "
 	    "connection 301 s later loads the script: EVALSHA again (EVAL "
 	    "+%lld, EVALSHA +%lld)", ev[3] - ev[2], evs[3] - evs[2]);
+
+	/*
+	 * A close at SCRIPT LOAD, then nothing listens (a server killed as
+	 * the store connected, not a proxy): the next connection, 20 s
+	 * later, loads the script without waiting the 5 minutes.
+	 */
+	atomic_store(&px.drop, 1);
+	kill_clients(ad);
+	(void)store_charge(s, &q, &res, 1, t0 + 400 * NS_PER_SEC);
+	diag("closed at SCRIPT LOAD: charge err=%d", res.err);
+	ev[0] = cmd_calls(ad, "eval");
+	evs[0] = cmd_calls(ad, "evalsha");
+	i = px.port;
+	px_stop(&px);
+	(void)store_charge(s, &q, &res, 1, t0 + 410 * NS_PER_SEC);
+	ok(res.err == 1, "the proxy gone: a charge fails (connect refused)");
+	px_start_at(&px, port, i);
+	(void)store_charge(s, &q, &res, 1, t0 + 420 * NS_PER_SEC);
+	errs = res.err;
+	ev[1] = cmd_calls(ad, "eval");
+	evs[1] = cmd_calls(ad, "evalsha");
+	ok(errs == 0 && ev[1] == ev[0] && evs[1] - evs[0] == 1, "closed at "
+	    "SCRIPT LOAD, then refused: the next connection loads the script "
+	    "(EVAL +%lld, EVALSHA +%lld, errors %d)", ev[1] - ev[0],
+	    evs[1] - evs[0], errs);
 	store_free(s);
 	px_stop(&px);
 	redisFree(ad);
