@@ -66,7 +66,8 @@ struct snap	*snap_running(void);
  * command, milter_gate_close(1) every callback; milter_gate_count counts
  * the callbacks running and, with conns, the connections answered after
  * the stop began and not closed yet. milter_spares_free frees the
- * connections kept for reuse: only once no callback can run.
+ * connections and scratch blocks kept for reuse: only once no callback
+ * can run.
  */
 int		 milter_register(const struct engine_ctx *ctx) WARN_UNUSED;
 void		 milter_gate_close(int shut);

@@ -9,10 +9,11 @@
  * Threads: libmilter's worker pool (one connection's callbacks are
  * serialised). A connection takes the running snapshot at negotiation
  * or connect and keeps it until close. The gate and the spare
- * connections are the mutable file-scope state here: libmilter gives
- * its callbacks no user pointer but the connection's.
+ * connections and scratch blocks are the mutable file-scope state here:
+ * libmilter gives its callbacks no user pointer but the connection's.
  * Errors: nothing the MTA sends can abort us; out of memory at connect
- * tempfails that connection.
+ * tempfails that connection, out of memory for a callback's scratch
+ * (see struct scratch) every later command of the connection.
  */
 #include <arpa/inet.h>
 #include <limits.h>
@@ -39,10 +40,39 @@ struct conn {
 	struct sess_keep keep;		/* between callbacks */
 	int		gk;		/* enum gate_kind of this callback */
 	int		draining;	/* answered while stopping */
+	int		lost;		/* a callback had no scratch: its
+					 * facts are gone, the rest tempfails */
+	struct scratch	*x;		/* during a callback: see conn_open */
+};
+
+/*
+ * A callback's large buffers: the session rebuilt from what the
+ * connection keeps, the engine's result and the reply escaped for
+ * libmilter (~70 kB; a few pages of it touched by a callback that
+ * continues). Taken for one callback from a small pool, not kept by the
+ * connection (an idle one then costs ~2 kB) nor put on the stack: there
+ * they sat 13-70 kB below the worker's frame, and libmilter's pool ends
+ * and starts workers all the time (one new thread per ~8 sessions at
+ * 50 connections); glibc gives back a dead thread's stack pages deeper
+ * than 16 kB (madvise), so each new worker faulted them in again and
+ * each exit flushed the other CPU's TLB: 1.7 page faults a session,
+ * ~10% of warden's CPU (perf, miltergen). Nor one per thread: those
+ * come and go with the threads, and a burst of them left memory behind.
+ */
+struct scratch {
+	struct sess	sess;
+	struct engine_result res;
+	char		esc[REPLY_LINES_MAX][REPLY_TEXT_MAX * 2 + 1];
 };
 
 /* Freed connections kept for reuse: see conn_alloc. */
 #define CONN_SPARE_MAX	64
+/*
+ * Scratch blocks kept for the next callbacks: as many as callbacks ran
+ * at once, up to this; past it (a Redis stall holding many callbacks)
+ * they are freed again.
+ */
+#define SCRATCH_SPARE_MAX 16
 
 /* The callbacks' shared state; see the file comment for why it is here. */
 static struct {
@@ -51,6 +81,8 @@ static struct {
 	pthread_mutex_t	spare_lock;
 	size_t		nspare;
 	struct conn	*spare[CONN_SPARE_MAX];	/* see conn_alloc */
+	size_t		nscratch;	/* the same lock */
+	struct scratch	*scratch[SCRATCH_SPARE_MAX];	/* see scratch_take */
 } M = { .spare_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- helpers --------------------------------------------------------- */
@@ -69,9 +101,9 @@ macro(SMFICTX *ctx, const char *name)
  * (over its 980-byte line limit once escaped) the codes alone still go.
  */
 static void
-set_reply(SMFICTX *ctx, const struct reply_out *r)
+set_reply(SMFICTX *ctx, struct scratch *x, const struct reply_out *r)
 {
-	char esc[REPLY_LINES_MAX][REPLY_TEXT_MAX * 2 + 1];
+	char (*esc)[REPLY_TEXT_MAX * 2 + 1] = x->esc;
 	char *l[REPLY_LINES_MAX + 1];
 	size_t i;
 	int rc;
@@ -159,17 +191,18 @@ static sfsistat
 eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 {
 	/*
-	 * The result (24 kB: reply and key buffers) lives on the callback's
-	 * stack, not in the connection: an idle session then costs only
-	 * its kept session head (issue #4: 2 kB per open session).
+	 * The result (24 kB: reply and key buffers) is the thread's, not
+	 * the connection's: an idle session then costs only its kept
+	 * session head (issue #4: 2 kB per open session).
 	 */
-	struct engine_result rbuf, *res = &rbuf;
+	struct engine_result *res = &c->x->res;
 
 	/*
-	 * Out of memory lost this transaction's sender and tags: judged
-	 * without them, sender rules would stop matching. conn_done logged.
+	 * Out of memory lost this transaction's sender and tags (or, with
+	 * c->lost, facts of any stage): judged without them, rules would
+	 * stop matching. conn_done or conn_lost logged.
 	 */
-	if (sess_lost(c->s, stage)) {
+	if (c->lost || sess_lost(c->s, stage)) {
 		/*
 		 * Where the MTA agreed to no reply, none can go: the mark
 		 * stays for the next stage that has one (eom always does).
@@ -178,7 +211,7 @@ eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 			return SMFIS_NOREPLY;
 		reply_out_set(&res->reply, 451, 4, 3, 0,
 		    "Temporary local problem, try again later");
-		set_reply(ctx, &res->reply);
+		set_reply(ctx, c->x, &res->reply);
 		return SMFIS_TEMPFAIL;
 	}
 	engine_eval(M.ctx, c->snap->cfg->rs, c->s, stage, now_ns(), res);
@@ -195,10 +228,10 @@ eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 			return SMFIS_CONTINUE;
 		return SMFIS_ACCEPT;
 	case ACTION_REJECT:
-		set_reply(ctx, &res->reply);
+		set_reply(ctx, c->x, &res->reply);
 		return SMFIS_REJECT;
 	case ACTION_TEMPFAIL:
-		set_reply(ctx, &res->reply);
+		set_reply(ctx, c->x, &res->reply);
 		return SMFIS_TEMPFAIL;
 	case ACTION_DISCARD:
 		return SMFIS_DISCARD;
@@ -325,22 +358,84 @@ conn_new(SMFICTX *ctx)
 	c->s = NULL;
 	c->gk = GATE_CMD;
 	c->draining = 0;
+	c->lost = 0;
+	c->x = NULL;
 	sess_keep_init(&c->keep);
 	smfi_setpriv(ctx, c);
 	return c;
 }
 
-/*
- * The session for this callback, rebuilt in tmp (the callback's stack)
- * from what the connection keeps; conn_done packs back what must outlive
- * the callback, so a held connection costs ~1.5 kB, not ~13 kB.
- */
+/* A scratch block for one callback; NULL when out of memory. */
+static struct scratch *
+scratch_take(void)
+{
+	struct scratch *x = NULL;
+
+	pthread_mutex_lock(&M.spare_lock);
+	if (M.nscratch > 0)
+		x = M.scratch[--M.nscratch];
+	pthread_mutex_unlock(&M.spare_lock);
+	return x != NULL ? x : malloc(sizeof(*x));
+}
+
 static void
-conn_open(struct conn *c, struct sess *tmp, enum gate_kind k)
+scratch_give(struct scratch *x)
+{
+	pthread_mutex_lock(&M.spare_lock);
+	if (M.nscratch < SCRATCH_SPARE_MAX) {
+		M.scratch[M.nscratch++] = x;
+		x = NULL;
+	}
+	pthread_mutex_unlock(&M.spare_lock);
+	free(x);
+}
+
+/*
+ * The session for this callback, rebuilt in a scratch block from what
+ * the connection keeps; conn_done packs back what must outlive the
+ * callback, so a held connection costs ~1.5 kB, not ~13 kB.
+ * Returns -1, the gate entered all the same, when there is no scratch:
+ * the callback then ends with conn_lost.
+ */
+static int
+conn_open(struct conn *c, enum gate_kind k)
 {
 	gate_enter(k);
 	c->gk = k;
-	c->s = sess_keep_open(&c->keep, tmp);
+	if ((c->x = scratch_take()) == NULL)
+		return -1;
+	c->s = sess_keep_open(&c->keep, &c->x->sess);
+	return 0;
+}
+
+/*
+ * Out of memory before the session could be opened: this command's
+ * facts are lost, so the connection answers 451 4.3.0 to every later
+ * command that has a reply (rules judging without them could let mail
+ * through that they refuse).
+ */
+static void
+conn_mark_lost(struct conn *c)
+{
+	log_error("out of memory: a command's facts lost, the connection's "
+	    "commands get 451 4.3.0");
+	c->lost = 1;
+	gate_leave(c, c->gk);
+}
+
+/*
+ * The same, and this command's answer: 451 4.3.0, or none where the MTA
+ * agreed to none (nr: the command's SMFIP_NR_* bit, 0 for none).
+ */
+static sfsistat
+conn_lost(SMFICTX *ctx, struct conn *c, unsigned long nr)
+{
+	conn_mark_lost(c);
+	if (nr != 0 && (c->noreply & nr))
+		return SMFIS_NOREPLY;
+	(void)smfi_setreply(ctx, "451", "4.3.0",
+	    "Temporary local problem, try again later");
+	return SMFIS_TEMPFAIL;
 }
 
 static sfsistat
@@ -354,6 +449,8 @@ conn_done(struct conn *c, sfsistat rc)
 			rc = SMFIS_TEMPFAIL;
 	}
 	c->s = NULL;
+	scratch_give(c->x);
+	c->x = NULL;
 	gate_leave(c, c->gk);
 	return rc;
 }
@@ -453,7 +550,6 @@ static sfsistat
 x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *v;
 	long long port;
 
@@ -465,13 +561,16 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	if (c != NULL) {
 		sess_keep_fini(&c->keep);
 		sess_keep_init(&c->keep);
+		c->lost = 0;
 	} else if ((c = conn_new(ctx)) == NULL) {
 		gate_leave(NULL, GATE_CMD);
 		return SMFIS_TEMPFAIL;
 	}
 	c->gk = GATE_CMD;
-	c->s = sess_keep_open(&c->keep, &tmp);
 	stats_add(ST_CONNECTIONS, 1);
+	if ((c->x = scratch_take()) == NULL)
+		return conn_lost(ctx, c, SMFIP_NR_CONN);
+	c->s = sess_keep_open(&c->keep, &c->x->sess);
 	set_client(c->s, (const struct sockaddr *)hostaddr);
 	/* Postfix says "unknown", Sendmail "[ip]", when there is no name. */
 	if (hostname != NULL && strcmp(hostname, "unknown") != 0 &&
@@ -489,13 +588,13 @@ static sfsistat
 x_helo(SMFICTX *ctx, char *helo)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *tls, *bits;
 	long long nbits = 0;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_HELO);
 	sess_set_helo(c->s, helo, helo != NULL ? strlen(helo) : 0);
 	tls = macro(ctx, "{tls_version}");
 	bits = macro(ctx, "{cipher_bits}");
@@ -509,14 +608,14 @@ static sfsistat
 x_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *user, *mech, *qid;
 	long long size;
 	int i;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_MAIL);
 	sess_reset_msg(c->s);
 	stats_add(ST_MESSAGES, 1);
 	sess_set_sender(c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0);
@@ -536,13 +635,13 @@ static sfsistat
 x_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *qid;
 	int rej;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_RCPT);
 	/* With SMFIP_RCPT_REJ Postfix marks refused ones mailer "error". */
 	rej = strcmp(macro(ctx, "{rcpt_mailer}"), "error") == 0;
 	sess_set_rcpt(c->s, argv[0], argv[0] != NULL ? strlen(argv[0]) : 0,
@@ -560,12 +659,12 @@ static sfsistat
 x_data(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *qid;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, 0);
 	c->s->rcpt[0] = '\0';
 	c->s->size = 0;
 	/* Postfix's default milter_data_macros carry the queue id. */
@@ -580,11 +679,11 @@ static sfsistat
 x_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_HDR);
 	sess_set_header(c->s, name, strlen(name), value, strlen(value));
 	return conn_done(c, eval(ctx, c, STAGE_HEADER));
 }
@@ -593,12 +692,12 @@ static sfsistat
 x_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 
 	(void)chunk;
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_BODY);
 	c->s->size += (long long)len;
 	return conn_done(c, (c->noreply & SMFIP_NR_BODY) ? SMFIS_NOREPLY :
 	    SMFIS_CONTINUE);
@@ -608,7 +707,6 @@ static sfsistat
 x_eom(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 	const char *qid;
 	char q[SESS_QID_MAX * 4 + 8];
 	sfsistat rc;
@@ -616,7 +714,8 @@ x_eom(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, 0);
 	qid = macro(ctx, "i");
 	if (qid[0] != '\0')
 		sess_set_queue_id(c->s, qid, strlen(qid));
@@ -645,12 +744,14 @@ static sfsistat
 x_abort(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
 	/* Also how libmilter ends a transaction when warden stops. */
-	conn_open(c, &tmp, GATE_END);
+	if (conn_open(c, GATE_END) != 0) {
+		conn_mark_lost(c);	/* an abort has no reply */
+		return SMFIS_CONTINUE;
+	}
 	sess_reset_msg(c->s);
 	return conn_done(c, SMFIS_CONTINUE);
 }
@@ -659,11 +760,11 @@ static sfsistat
 x_unknown(SMFICTX *ctx, const char *cmd)
 {
 	struct conn *c = conn_of(ctx);
-	struct sess tmp;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	conn_open(c, &tmp, GATE_CMD);
+	if (conn_open(c, GATE_CMD) != 0)
+		return conn_lost(ctx, c, SMFIP_NR_UNKN);
 	sess_set_command(c->s, cmd, strlen(cmd));
 	return conn_done(c, eval(ctx, c, STAGE_UNKNOWN));
 }
@@ -731,4 +832,6 @@ milter_spares_free(void)
 {
 	while (M.nspare > 0)
 		free(M.spare[--M.nspare]);
+	while (M.nscratch > 0)
+		free(M.scratch[--M.nscratch]);
 }

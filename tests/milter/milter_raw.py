@@ -11,6 +11,7 @@ for what miltertest cannot do (tests/milter/run.sh uses it):
 Usage: milter_raw.py PORT SCENARIO
 Prints "PASS" and exits 0, or prints "FAIL: ..." lines and exits 1.
 """
+import os
 import socket
 import struct
 import sys
@@ -339,6 +340,31 @@ def sc_storm(port, threads=8, sessions=40):
         t.start()
     for t in ts:
         t.join()
+
+
+def sc_oom(port):
+    """Out of memory for a callback's scratch (failmalloc.c, armed while
+    the file $OOM_ARM exists): the command gets 451 4.3.0, and so does
+    every later one of that connection once memory is back (its facts
+    are lost); the next connection is served."""
+    arm = os.environ["OOM_ARM"]
+    want = b"451 4.3.0 Temporary local problem, try again later"
+    open(arm, "w").close()
+    c = Client(port)
+    c.negotiate()
+    reply_is("armed: connect", c.connect(b"oom.example", b"192.0.2.90"),
+             "y", want)
+    reply_is("armed: helo", c.helo(b"oom.example"), "y", want)
+    os.unlink(arm)
+    reply_is("after: helo", c.helo(b"oom.example"), "y", want)
+    reply_is("after: mail", c.mail([b"<s@example.com>"]), "y", want)
+    c.quit()
+    c = Client(port)
+    c.negotiate()
+    reply_is("next: connect", c.connect(b"ok.example", b"192.0.2.91"), "c")
+    reply_is("next: helo", c.helo(b"ok.example"), "c")
+    reply_is("next: mail", c.mail([b"<s@example.com>"]), "c")
+    c.quit()
 
 
 def sc_one(port):
