@@ -78,7 +78,7 @@ build/bench/miltergen: tests/bench/miltergen.c
 
 build/bench/nullmilter: tests/bench/nullmilter.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_WARN) $(CFLAGS) -D_GNU_SOURCE -pthread -o $@ $< $(MILTER_LIBS)
+	$(CC) $(CFLAGS_WARN) $(CFLAGS) -pthread -o $@ $< $(MILTER_LIBS)
 
 unit-bins: $(UNIT_BIN)
 

@@ -113,11 +113,11 @@ on_decision(void *arg, const struct engine_decision *d)
  * The stack of every thread libmilter starts. Its worker pool starts and
  * ends threads all the time (one per ~8 sessions at 50 connections),
  * and glibc keeps 40 MiB of dead threads' stacks for reuse: at the
- * default size, RLIMIT_STACK's 8 MiB, five. The others are unmapped at
- * exit and mapped anew at start, with page faults and a TLB flush on
- * every CPU each time: 10-15 % of warden's decisions/s at 50
- * connections, and as much for the null milter (miltergen). At 2 MiB
- * twenty are kept; 1 MiB was no faster and kept more of them resident
+ * default size, RLIMIT_STACK's 8 MiB plus a guard page, four. The rest
+ * are unmapped at exit and mapped anew at start, with page faults and a
+ * TLB flush on every CPU each time: 10-15 % of warden's decisions/s at
+ * 50 connections, and as much for the null milter (miltergen). At 2 MiB
+ * nineteen are kept; 1 MiB was no faster and kept more of them resident
  * (tests/load: +0.2 kB a held session). The deepest path, a decision
  * line, has under 100 kB of frames (gcc -fstack-usage); reloads run in
  * libmilter's signal thread, started after this too.

@@ -73,17 +73,27 @@ struct scratch {
  * they are freed again.
  */
 #define SCRATCH_SPARE_MAX 16
+_Static_assert(SCRATCH_SPARE_MAX <= CONN_SPARE_MAX, "struct spares holds both");
+
+/* Freed blocks of one size kept for reuse, under M.spare_lock. */
+struct spares {
+	size_t		n;
+	size_t		max;		/* <= CONN_SPARE_MAX */
+	void		*p[CONN_SPARE_MAX];
+};
 
 /* The callbacks' shared state; see the file comment for why it is here. */
 static struct {
 	const struct engine_ctx *ctx;	/* set before libmilter runs */
 	_Atomic uint64_t gate;		/* see gate_enter */
 	pthread_mutex_t	spare_lock;
-	size_t		nspare;
-	struct conn	*spare[CONN_SPARE_MAX];	/* see conn_alloc */
-	size_t		nscratch;	/* the same lock */
-	struct scratch	*scratch[SCRATCH_SPARE_MAX];	/* see scratch_take */
-} M = { .spare_lock = PTHREAD_MUTEX_INITIALIZER };
+	struct spares	conns;		/* see conn_alloc */
+	struct spares	scratch;	/* see struct scratch */
+} M = {
+	.spare_lock = PTHREAD_MUTEX_INITIALIZER,
+	.conns = { .max = CONN_SPARE_MAX },
+	.scratch = { .max = SCRATCH_SPARE_MAX },
+};
 
 /* --- helpers --------------------------------------------------------- */
 
@@ -191,9 +201,9 @@ static sfsistat
 eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 {
 	/*
-	 * The result (24 kB: reply and key buffers) is the thread's, not
-	 * the connection's: an idle session then costs only its kept
-	 * session head (issue #4: 2 kB per open session).
+	 * The result (24 kB: reply and key buffers) is the callback's
+	 * scratch block, not the connection's: an idle session then costs
+	 * only its kept session head (issue #4: 2 kB per open session).
 	 */
 	struct engine_result *res = &c->x->res;
 
@@ -310,34 +320,57 @@ gate_leave(struct conn *c, enum gate_kind k)
 }
 
 /*
+ * A kept block, or a new one of size (NULL when out of memory). The
+ * lock is held for one pointer.
+ */
+static void *
+spares_take(struct spares *sp, size_t size)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&M.spare_lock);
+	if (sp->n > 0)
+		p = sp->p[--sp->n];
+	pthread_mutex_unlock(&M.spare_lock);
+	return p != NULL ? p : malloc(size);
+}
+
+/* Keeps p for reuse, or frees it when sp is full. */
+static void
+spares_give(struct spares *sp, void *p)
+{
+	pthread_mutex_lock(&M.spare_lock);
+	if (sp->n < sp->max) {
+		sp->p[sp->n++] = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&M.spare_lock);
+	free(p);
+}
+
+static void
+spares_fini(struct spares *sp)
+{
+	while (sp->n > 0)
+		free(sp->p[--sp->n]);
+}
+
+/*
  * A struct conn (~1.4 kB) is a large-bin request for glibc's malloc,
  * which then consolidates its fastbins (full of libmilter's per-command
  * buffers) on each one: ~2% of warden's CPU at 50 connections (perf).
- * Freed ones are kept for the next connections instead, a few dozen at
- * most; the lock is held for one pointer.
+ * Freed ones are kept for the next connections instead.
  */
 static struct conn *
 conn_alloc(void)
 {
-	struct conn *c = NULL;
-
-	pthread_mutex_lock(&M.spare_lock);
-	if (M.nspare > 0)
-		c = M.spare[--M.nspare];
-	pthread_mutex_unlock(&M.spare_lock);
-	return c != NULL ? c : malloc(sizeof(*c));
+	return spares_take(&M.conns, sizeof(struct conn));
 }
 
 static void
 conn_release(struct conn *c)
 {
-	pthread_mutex_lock(&M.spare_lock);
-	if (M.nspare < CONN_SPARE_MAX) {
-		M.spare[M.nspare++] = c;
-		c = NULL;
-	}
-	pthread_mutex_unlock(&M.spare_lock);
-	free(c);
+	spares_give(&M.conns, c);
 }
 
 /*
@@ -369,25 +402,7 @@ conn_new(SMFICTX *ctx)
 static struct scratch *
 scratch_take(void)
 {
-	struct scratch *x = NULL;
-
-	pthread_mutex_lock(&M.spare_lock);
-	if (M.nscratch > 0)
-		x = M.scratch[--M.nscratch];
-	pthread_mutex_unlock(&M.spare_lock);
-	return x != NULL ? x : malloc(sizeof(*x));
-}
-
-static void
-scratch_give(struct scratch *x)
-{
-	pthread_mutex_lock(&M.spare_lock);
-	if (M.nscratch < SCRATCH_SPARE_MAX) {
-		M.scratch[M.nscratch++] = x;
-		x = NULL;
-	}
-	pthread_mutex_unlock(&M.spare_lock);
-	free(x);
+	return spares_take(&M.scratch, sizeof(struct scratch));
 }
 
 /*
@@ -412,25 +427,16 @@ conn_open(struct conn *c, enum gate_kind k)
  * Out of memory before the session could be opened: this command's
  * facts are lost, so the connection answers 451 4.3.0 to every later
  * command that has a reply (rules judging without them could let mail
- * through that they refuse).
+ * through that they refuse), and to this one unless the MTA agreed to
+ * no reply for it (nr: the command's SMFIP_NR_* bit, 0 for none).
  */
-static void
-conn_mark_lost(struct conn *c)
+static sfsistat
+conn_lost(SMFICTX *ctx, struct conn *c, unsigned long nr)
 {
 	log_error("out of memory: a command's facts lost, the connection's "
 	    "commands get 451 4.3.0");
 	c->lost = 1;
 	gate_leave(c, c->gk);
-}
-
-/*
- * The same, and this command's answer: 451 4.3.0, or none where the MTA
- * agreed to none (nr: the command's SMFIP_NR_* bit, 0 for none).
- */
-static sfsistat
-conn_lost(SMFICTX *ctx, struct conn *c, unsigned long nr)
-{
-	conn_mark_lost(c);
 	if (nr != 0 && (c->noreply & nr))
 		return SMFIS_NOREPLY;
 	(void)smfi_setreply(ctx, "451", "4.3.0",
@@ -449,7 +455,8 @@ conn_done(struct conn *c, sfsistat rc)
 			rc = SMFIS_TEMPFAIL;
 	}
 	c->s = NULL;
-	scratch_give(c->x);
+	if (c->x != NULL)
+		spares_give(&M.scratch, c->x);
 	c->x = NULL;
 	gate_leave(c, c->gk);
 	return rc;
@@ -744,14 +751,18 @@ static sfsistat
 x_abort(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
+	struct sess tmp;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	/* Also how libmilter ends a transaction when warden stops. */
-	if (conn_open(c, GATE_END) != 0) {
-		conn_mark_lost(c);	/* an abort has no reply */
-		return SMFIS_CONTINUE;
-	}
+	/*
+	 * Also how libmilter ends a transaction when warden stops. No
+	 * engine call: the session alone (13 kB, on the stack) will do,
+	 * and an abort needs no memory that could be missing.
+	 */
+	gate_enter(GATE_END);
+	c->gk = GATE_END;
+	c->s = sess_keep_open(&c->keep, &tmp);
 	sess_reset_msg(c->s);
 	return conn_done(c, SMFIS_CONTINUE);
 }
@@ -830,8 +841,6 @@ milter_gate_count(int conns)
 void
 milter_spares_free(void)
 {
-	while (M.nspare > 0)
-		free(M.spare[--M.nspare]);
-	while (M.nscratch > 0)
-		free(M.scratch[--M.nscratch]);
+	spares_fini(&M.conns);
+	spares_fini(&M.scratch);
 }

@@ -22,13 +22,24 @@ env_size(const char *name)
 	return v != NULL ? (size_t)strtoull(v, NULL, 10) : 0;
 }
 
+static int
+armed(size_t n)
+{
+	const char *arm = getenv("FAILMALLOC_ARM");
+	int e = errno, r;
+
+	if (arm == NULL || n < env_size("FAILMALLOC_MIN") ||
+	    n > env_size("FAILMALLOC_MAX"))
+		return 0;
+	r = access(arm, F_OK) == 0;
+	errno = e;		/* a malloc that succeeds leaves errno alone */
+	return r;
+}
+
 void *
 malloc(size_t n)
 {
-	const char *arm;
-
-	if (n >= env_size("FAILMALLOC_MIN") && n <= env_size("FAILMALLOC_MAX") &&
-	    (arm = getenv("FAILMALLOC_ARM")) != NULL && access(arm, F_OK) == 0) {
+	if (armed(n)) {
 		errno = ENOMEM;
 		return NULL;
 	}

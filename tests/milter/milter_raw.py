@@ -130,6 +130,22 @@ class Client:
         self.send(b"U", cmd + b"\0")
         return self.reply("NR_UNKN")
 
+    def data(self):
+        self.send(b"T")
+        return self.reply("NR_DATA")
+
+    def pending(self, timeout=0.5):
+        """True when the filter sent something no command asked for."""
+        if self.buf:
+            return True
+        self.s.settimeout(timeout)
+        try:
+            return len(self.s.recv(1, socket.MSG_PEEK)) > 0
+        except socket.timeout:
+            return False
+        finally:
+            self.s.settimeout(10.0)
+
     def quit(self):
         try:
             self.send(b"Q")
@@ -150,6 +166,16 @@ def reply_is(what, r, code, text=None):
     check(what + " reply", r.code, code)
     if text is not None:
         check(what + " text", r.data, text)
+
+
+def greeted(port, name, ip, sender=b"<x@example.com>"):
+    """A new session through MAIL, every step answered continue."""
+    c = Client(port)
+    c.negotiate()
+    reply_is("connect", c.connect(name, ip), "c")
+    reply_is("helo", c.helo(name), "c")
+    reply_is("mail", c.mail([sender]), "c")
+    return c
 
 
 # --- scenarios -------------------------------------------------------------
@@ -210,11 +236,7 @@ def sc_wire_replies(port):
     c.quit()
 
     # harvest: the 4th unknown command closes the session with 421
-    c = Client(port)
-    c.negotiate()
-    reply_is("connect", c.connect(b"wire.example", b"100.64.3.99"), "c")
-    reply_is("helo", c.helo(b"wire.example"), "c")
-    reply_is("mail", c.mail([b"<x@example.com>"]), "c")
+    c = greeted(port, b"wire.example", b"100.64.3.99")
     for i in range(1, 4):
         reply_is("unknown %d" % i, c.unknown(b"EXPN root"), "c")
     want = b"421 4.7.0 Too many unrecognized commands, closing connection"
@@ -224,11 +246,7 @@ def sc_wire_replies(port):
     c.quit()
 
     # harvest: the 6th recipient the MTA refused closes the session
-    c = Client(port)
-    c.negotiate()
-    reply_is("connect", c.connect(b"wire.example", b"100.64.4.99"), "c")
-    reply_is("helo", c.helo(b"wire.example"), "c")
-    reply_is("mail", c.mail([b"<x@example.com>"]), "c")
+    c = greeted(port, b"wire.example", b"100.64.4.99")
     for i in range(1, 6):
         reply_is("refused rcpt %d" % i, c.rcpt([b"<n%d@example.net>" % i],
                  [(b"{rcpt_mailer}", b"error")]), "c")
@@ -359,11 +377,37 @@ def sc_oom(port):
     reply_is("after: helo", c.helo(b"oom.example"), "y", want)
     reply_is("after: mail", c.mail([b"<s@example.com>"]), "y", want)
     c.quit()
+    greeted(port, b"ok.example", b"192.0.2.91").quit()
+
+
+def sc_oom_noreply(port):
+    """The same where the MTA asked no reply at connect, HELO and MAIL
+    (rules at RCPT only): none is sent there, armed or not; RCPT gets
+    451 4.3.0, and DATA still does once memory is back; nothing else
+    arrives; the next connection is served."""
+    arm = os.environ["OOM_ARM"]
+    want = b"451 4.3.0 Temporary local problem, try again later"
+    open(arm, "w").close()
     c = Client(port)
     c.negotiate()
-    reply_is("next: connect", c.connect(b"ok.example", b"192.0.2.91"), "c")
-    reply_is("next: helo", c.helo(b"ok.example"), "c")
-    reply_is("next: mail", c.mail([b"<s@example.com>"]), "c")
+    for nr in ("NR_CONN", "NR_HELO", "NR_MAIL"):
+        check("negotiated " + nr, bool(c.prot & SMFIP[nr]), True)
+    c.connect(b"oom.example", b"192.0.2.92")
+    c.helo(b"oom.example")
+    c.mail([b"<s@example.com>"])
+    reply_is("armed: rcpt", c.rcpt([b"<r@example.net>"]), "y", want)
+    os.unlink(arm)
+    reply_is("after: data", c.data(), "y", want)
+    check("a reply no command asked for", c.pending(), False)
+    c.quit()
+    c = Client(port)
+    c.negotiate()
+    c.connect(b"ok.example", b"192.0.2.93")
+    c.helo(b"ok.example")
+    c.mail([b"<s@example.com>"])
+    reply_is("next: rcpt", c.rcpt([b"<r@example.net>"]), "c")
+    reply_is("next: data", c.data(), "c")
+    check("next: a reply no command asked for", c.pending(), False)
     c.quit()
 
 
