@@ -17,11 +17,11 @@
 #             base = the lower of median(null milter with warden's
 #             steps, rcpt pXX) and median(warden-memory rcpt pXX)
 #             target: added <= 1.2 x median(EVALSHA pXX), for p50 and p99.
-#             The lower base counts more against warden: the null
-#             milter can be the slower of the two, as it gets the MTA's
-#             whole default macro lists where warden asked for a few
-#             (SMFIR_SETSYMLIST); redis - memory is the store's cost
-#             alone, warden's own work being in both.
+#             The lower base counts more against warden; which of the
+#             two is lower varies with the round and the percentile
+#             (warden asks for a few macros, SMFIR_SETSYMLIST, the null
+#             milter gets the MTA's default lists); redis - memory is
+#             the store's cost alone, warden's own work being in both.
 #             Why that null milter: warden asks no reply at connect,
 #             HELO and MAIL (SMFIP_NR_*) when no rule reads them, so its
 #             RCPT round trip also carries those three commands and the
