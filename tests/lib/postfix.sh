@@ -194,19 +194,21 @@ sink_count() {
 	echo "${n:-0}"
 }
 
-# pf_preflight WHAT PKGS: what a suite running a private Postfix checks
-# first: root (else WHAT is skipped), the warden binary $BIN, and the
-# Debian packages PKGS installed. Ends the suite when one fails. Needs
-# tests/lib/tap.sh.
+# pf_preflight WHAT PKGS [WHY]: what a suite running a private MTA
+# (Postfix; Sendmail too) checks first: root (else WHAT is skipped, WHY
+# saying what needs it), the warden binary $BIN, and the Debian packages
+# PKGS installed. Ends the suite when one fails. Needs tests/lib/tap.sh.
 pf_preflight() {
 	if [ "$(id -u)" -ne 0 ]; then
-		tap_skip "$1" "needs root (postfix start, smtp-sink -u)"
+		tap_skip "$1" "${3:-needs root (postfix start, smtp-sink -u)}"
 		finish
 	fi
 	if [ ! -x "$BIN" ]; then
 		tap_fail "warden binary $BIN is executable"
 		finish
 	fi
+	# One line of names, for the TAP line (SM_APT has a newline).
+	set -- "$1" "$(echo $2)"
 	if ! WARDEN_EXTRA_PKGS=$2 tests/lib/deps.sh >/dev/null 2>&1; then
 		tap_fail "install $2" "$(WARDEN_EXTRA_PKGS=$2 tests/lib/deps.sh 2>&1 | tail -5)"
 		finish

@@ -52,26 +52,14 @@ finish() {
 	exit $?
 }
 
-if [ "$(id -u)" -ne 0 ]; then
-	tap_skip "MTA suite (Sendmail)" "needs root (unshare for Sendmail's host name and SASL path, dpkg -x of setgid binaries, smtp-sink -u)"
-	finish
-fi
-if [ ! -x "$BIN" ]; then
-	tap_fail "warden binary $BIN is executable"
-	finish
-fi
-
-# --- packages -------------------------------------------------------
+# --- root, binary, packages -----------------------------------------
 # Sendmail itself is never installed (sendmail-bin conflicts with
 # postfix); these are the libraries its binary links (sendmail-bin's
 # Depends), m4 for the .cf, smtp-sink/smtp-source (postfix), swaks with
 # STARTTLS, saslpasswd2 and the PLAIN/LOGIN plugins, openssl for the cert.
 SM_APT="postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl m4
 libwrap0 libldap-2.5-0 liblockfile1 libnsl2 libdb5.3 openssl"
-if ! WARDEN_EXTRA_PKGS=$SM_APT tests/lib/deps.sh >/dev/null 2>&1; then
-	tap_fail "install $(echo $SM_APT)" "$(WARDEN_EXTRA_PKGS=$SM_APT tests/lib/deps.sh 2>&1 | tail -5)"
-	finish
-fi
+pf_preflight "MTA suite (Sendmail)" "$SM_APT" "needs root (unshare for Sendmail's host name and SASL path, dpkg -x of setgid binaries, smtp-sink -u)"
 tap_ok "packages installed: $(echo $SM_APT)"
 
 if ! unshare -um true 2>/dev/null; then
