@@ -1,7 +1,8 @@
 # lib.sh - what the milter-protocol benches share (miltergen_bench.sh,
 # redis_bench.sh): messages, the binaries they need, miltergen's
-# all-continue check and awk medians over rounds. Source it with
-# BENCH_NAME, BIN, GEN and NULLM set.
+# all-continue check, the cleanup of their servers and awk medians over
+# rounds. Source it with BENCH_NAME, BIN, GEN and NULLM set, after
+# tests/lib/servers.sh.
 
 say() { printf '%s\n' "$*"; }
 die() { say "$BENCH_NAME: $*" >&2; exit 1; }
@@ -11,6 +12,17 @@ bench_need_bins() {
 	[ -x "$BIN" ] || die "no warden binary $BIN (run make)"
 	[ -x "$GEN" ] && [ -x "$NULLM" ] ||
 	    die "no $GEN or $NULLM (make build/bench/miltergen build/bench/nullmilter)"
+}
+
+# bench_cleanup KEEPVAR: stops every server in PID (by PID), then removes
+# the temp dir $T unless the variable named KEEPVAR is 1. For the EXIT
+# trap, after whatever else the bench has to stop first.
+bench_cleanup() {
+	local n
+	for n in "${!PID[@]}"; do
+		[ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" 10
+	done
+	if [ "${!1:-0}" = 1 ]; then say "# kept $T"; else rm -rf "$T"; fi
 }
 
 # miltergen's reply line when every reply was continue: any other reply

@@ -43,14 +43,7 @@ ulimit -n 4096 2>/dev/null
 T=$(mktemp -d /tmp/warden-mgbench.XXXXXX) || exit 1
 chmod 755 "$T"		# warden started as root runs as nobody
 declare -A PID PORT
-cleanup() {
-	local n
-	for n in "${!PID[@]}"; do
-		[ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" 10
-	done
-	if [ "${MGB_KEEP:-0}" = 1 ]; then say "# kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+trap 'bench_cleanup MGB_KEEP' EXIT
 trap 'exit 130' INT TERM
 
 PORT[warden]=$(free_port) PORT[null]=$(free_port)

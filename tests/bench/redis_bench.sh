@@ -99,15 +99,11 @@ chmod 755 "$T"		# warden started as root runs as nobody
 declare -A PID PORT
 MON= MG= STOPPED=0
 cleanup() {
-	local n
 	[ -n "$MG" ] && stop_pid "$MG" 5
 	[ -n "$MON" ] && stop_pid "$MON" 5
 	# A stopped redis-server would only see TERM once continued.
 	[ -n "${PID[redis]:-}" ] && kill -CONT "${PID[redis]}" 2>/dev/null
-	for n in "${!PID[@]}"; do
-		[ -n "${PID[$n]}" ] && stop_pid "${PID[$n]}" 10
-	done
-	if [ "${RB_KEEP:-0}" = 1 ]; then say "# kept $T"; else rm -rf "$T"; fi
+	bench_cleanup RB_KEEP
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
