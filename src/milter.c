@@ -55,8 +55,9 @@ struct conn {
  * and starts workers all the time (one new thread per ~8 sessions at
  * 50 connections); glibc gives back a dead thread's stack pages deeper
  * than 16 kB (madvise), so each new worker faulted them in again and
- * each exit flushed the other CPU's TLB: 1.7 page faults a session,
- * ~10% of warden's CPU (perf, miltergen). Nor one per thread: those
+ * each exit flushed the other CPU's TLB: 4-6 page faults a session
+ * against the null milter's ~1, ~10% of warden's CPU at 50 miltergen
+ * connections (doc/performance.md). Nor one per thread: those
  * come and go with the threads, and a burst of them left memory behind.
  */
 struct scratch {
