@@ -5,12 +5,10 @@
 # address; and one rule per macro-fed condition), checks the table of
 # allowed pairs against `warden check`, and drives D with the raw client
 # (exact reply text at every stage, eom modifications, decision lines).
-# Uses run.sh's start/listening/stop/detail/wait_log and its TMP, PID,
+# Uses run.sh's new_port/start/listening/stop/detail/wait_log and its TMP, PID,
 # PORT, RUNAS, BIN; D is stopped by the same EXIT trap (by PID).
 
-PORT[D]=$(python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+new_port D
 mkdir -p "$TMP/D"
 cat >"$TMP/D/warden.conf" <<EOF
 milter = { socket = "inet:${PORT[D]}@127.0.0.1"; };

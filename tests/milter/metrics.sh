@@ -5,7 +5,7 @@
 # the file strictly, and the expected figures are counted by hand from
 # metrics.lua. Digests are computed here with Python's hmac module, an
 # independent source, and compared with the log and with `warden hash`.
-# Uses run.sh's start/listening/stop/detail/line/wait_log/mt and its
+# Uses run.sh's new_port/start/listening/stop/detail/line/wait_log/mt and its
 # TMP, PID, PORT; C is stopped by the same EXIT trap (by PID).
 
 MKEY="metrics-test-secret"
@@ -15,9 +15,7 @@ MFILE=$MDIR/warden.prom
 PROMPY=python3
 [ -x /usr/bin/python3 ] && PROMPY=/usr/bin/python3
 
-PORT[C]=$(python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+new_port C
 mkdir -p "$TMP/C" "$MDIR"
 # warden writes the file as daemon.user (nobody when the tests run as root).
 [ -n "$RUNAS" ] && chown "$RUNAS" "$MDIR"

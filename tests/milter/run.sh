@@ -96,6 +96,14 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
 PORT[A]=$pa PORT[B]=$pb
+# new_port NAME: a free loopback port in PORT[NAME], for the instances
+# the scenarios start later (S, O, P here; C and D in metrics.sh and
+# matrix.sh).
+new_port() {
+	PORT[$1]=$(python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+}
 
 # --- configuration and rules ---------------------------------------------
 
@@ -609,9 +617,7 @@ t_shutdown() {
 # time is printed, not asserted: issue #4 measured 4.0 s before).
 t_stop_open() {
 	local raw_pid i t0 t1 pid out=$TMP/stop.out
-	PORT[S]=$(python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	new_port S
 	mkdir -p "$TMP/S"
 	conf S "$ROOT/rules/*.rules"
 	start S
@@ -669,9 +675,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 oom_start() {	# oom_start NAME RULEFILES...
 	local n=$1
 	shift
-	PORT[$n]=$(python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	new_port "$n"
 	mkdir -p "$TMP/$n"
 	conf "$n" "$@"
 	: >"$TMP/$n/log"
