@@ -66,6 +66,9 @@ struct scratch {
 	char		esc[REPLY_LINES_MAX][REPLY_TEXT_MAX * 2 + 1];
 };
 
+/* The text of warden's own 451 4.3.0 when a connection's facts are lost. */
+#define LOST_TEXT	"Temporary local problem, try again later"
+
 /* Freed connections kept for reuse: see conn_alloc. */
 #define CONN_SPARE_MAX	64
 /*
@@ -220,8 +223,7 @@ eval_stage(SMFICTX *ctx, struct conn *c, enum stage stage)
 		 */
 		if (c->noreply & stage_noreply(stage))
 			return SMFIS_NOREPLY;
-		reply_out_set(&res->reply, 451, 4, 3, 0,
-		    "Temporary local problem, try again later");
+		reply_out_set(&res->reply, 451, 4, 3, 0, LOST_TEXT);
 		set_reply(ctx, c->x, &res->reply);
 		return SMFIS_TEMPFAIL;
 	}
@@ -440,8 +442,7 @@ conn_lost(SMFICTX *ctx, struct conn *c, unsigned long nr)
 	gate_leave(c, c->gk);
 	if (nr != 0 && (c->noreply & nr))
 		return SMFIS_NOREPLY;
-	(void)smfi_setreply(ctx, "451", "4.3.0",
-	    "Temporary local problem, try again later");
+	(void)smfi_setreply(ctx, "451", "4.3.0", LOST_TEXT);
 	return SMFIS_TEMPFAIL;
 }
 
