@@ -9,14 +9,19 @@
 # Load: MGB_CONC concurrent milter connections (default "1 10 50"), one
 # message with one recipient per session, sessions from distinct /24s
 # (the shipped per-network limit stays out of the way), MGB_SECS seconds
-# a run (2), MGB_ROUNDS rounds (3); in each round every concurrency runs
+# a run (2), MGB_ROUNDS rounds (5); in each round every concurrency runs
 # once per milter, the milter order alternating, so machine noise falls
 # on both. Medians over the rounds.
 #
 # Output: per concurrency, decisions/s of each and warden/null; per stage,
-# warden's p99 against the null milter's p99 at that stage and against
-# its per-event round trip (p99 over all its stages): issue #4's target
-# is <= 1.2x, printed PASS or BELOW. Every run in build/bench/
+# warden's p99 against the null milter's p99 at that same stage (its
+# round trip for that event: issue #4's target is <= 1.2x, printed PASS
+# or BELOW) and, for context, against the null milter's p99 over all
+# stages. The verdict is per stage because the stages differ for any
+# milter: connect also carries libmilter's session start (a worker woken
+# or started, the option negotiation), so the null milter's own connect
+# p99 runs 1.1-1.3x its all-stage p99 at 50 connections; measured against
+# the all-stage figure, the floor itself would fail. Every run in build/bench/
 # miltergen-runs.tsv, the summary in build/bench/miltergen.tsv. Timing
 # never fails the run; a session that fails (error, timeout, a reply
 # other than continue) does: then the figures would not compare.
@@ -27,7 +32,7 @@ BIN=${1:-src/warden}
 case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
 CONCS=${MGB_CONC:-"1 10 50"}
 SECS=${MGB_SECS:-2}
-ROUNDS=${MGB_ROUNDS:-3}
+ROUNDS=${MGB_ROUNDS:-5}
 GEN=$REPO/build/bench/miltergen
 NULLM=$REPO/build/bench/nullmilter
 OUTDIR=$REPO/build/bench
@@ -120,10 +125,10 @@ END {
 			pn = median("p99" SUBSEP c SUBSEP "null" SUBSEP s); pw = median("p99" SUBSEP c SUBSEP "warden" SUBSEP s)
 			qn = median("p50" SUBSEP c SUBSEP "null" SUBSEP s); qw = median("p50" SUBSEP c SUBSEP "warden" SUBSEP s)
 			r1 = pn > 0 ? pw / pn : 0; r2 = rt > 0 ? pw / rt : 0
-			v = r2 <= target ? "PASS" : "BELOW"
+			v = r1 <= target ? "PASS" : "BELOW"
 			if (s == "all") v = ""
-			printf "c=%-3s %-8s p50 null %6d warden %6d | p99 null %6d warden %6d  x%.2f of null'"'"'s stage, x%.2f of its round trip (%d us)%s\n", c, s, qn, qw, pn, pw, r1, r2, rt, v != "" ? "  target <= " target ": " v : ""
-			print c "\tp99_us\t" s "\t" pn "\t" pw "\t" sprintf("%.2f", r2) "\t" (s == "all" ? "" : "<= " target) "\t" v > sum
+			printf "c=%-3s %-8s p50 null %6d warden %6d | p99 null %6d warden %6d  x%.2f of null'"'"'s stage%s (x%.2f of its all-stage p99, %d us)\n", c, s, qn, qw, pn, pw, r1, v != "" ? ", target <= " target ": " v : "", r2, rt
+			print c "\tp99_us\t" s "\t" pn "\t" pw "\t" sprintf("%.2f", r1) "\t" (s == "all" ? "" : "<= " target) "\t" v > sum
 		}
 	}
 }' "$RUNS"

@@ -62,14 +62,14 @@
 # a milter run, calls/s of a redis-benchmark run). Timing never fails the
 # run; a failed session, a reply other than continue, an error reply to
 # redis-benchmark, an invalid figure 2 or no recovery does (exit 1).
-# Env: RB_ROUNDS (3) RB_CONC ("1 10") RB_SECS (2) RB_WARM (3)
+# Env: RB_ROUNDS (5) RB_CONC ("1 10") RB_SECS (2) RB_WARM (3)
 #      RB_STALL_SECS (3) RB_EVALSHA_N (20000) RB_KEEP=1 keeps the temp dir.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
 BIN=${1:-src/warden}
 case $BIN in /*) ;; *) BIN=$REPO/$BIN ;; esac
-ROUNDS=${RB_ROUNDS:-3}
+ROUNDS=${RB_ROUNDS:-5}
 CONCS=${RB_CONC:-"1 10"}
 SECS=${RB_SECS:-2}
 WARM=${RB_WARM:-3}
