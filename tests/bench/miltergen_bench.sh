@@ -18,10 +18,11 @@
 # round trip for that event: issue #4's target is <= 1.2x, printed PASS
 # or BELOW) and, for context, against the null milter's p99 over all
 # stages. The verdict is per stage because the stages differ for any
-# milter: connect also carries libmilter's session start (a worker woken
-# or started, the option negotiation), so the null milter's own connect
-# p99 runs 1.1-1.3x its all-stage p99 at 50 connections; measured against
-# the all-stage figure, the floor itself would fail. Every run in build/bench/
+# milter: connect (timed from SMFIC_CONNECT, after the negotiation) is
+# the first command of a fresh connection in libmilter's pool, and the
+# null milter's own connect p99 runs 1.1-1.3x its all-stage p99 at 50
+# connections; measured against the all-stage figure, the floor itself
+# can fail. Every run in build/bench/
 # miltergen-runs.tsv, the summary in build/bench/miltergen.tsv. Timing
 # never fails the run; a session that fails (error, timeout, a reply
 # other than continue) does: then the figures would not compare.

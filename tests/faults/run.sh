@@ -249,7 +249,8 @@ PF_MACROS=$T/macros.cf
 PF_RELAY_DOMAINS="example.com"
 PF_RELAY_RCPTS="@example.com ok"
 # in_flow_delay would pace the clients when the queue manager falls
-# behind (up to 1 s a message): a delay of Postfix's making, not warden's.
+# behind (cleanup sleeps a whole second for a message): a delay of
+# Postfix's making, not warden's.
 PF_MAIN_EXTRA="in_flow_delay = 0s
 smtpd_client_connection_count_limit = 0"
 pf_setup "$T/pf" || t_true "pf_setup failed"
