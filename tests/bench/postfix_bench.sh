@@ -1102,10 +1102,13 @@ for row in lines:
                  row[6], row[7], row[8], row[9], row[10], row[11], row[12],
                  row[13], row[14]))
 
+def pairs(a, b, c):
+    return [(rnd[k]["rate"] / rnd[(b, c, k[2])]["rate"],
+             rnd[k]["tot"] - rnd[(b, c, k[2])]["tot"])
+            for k in rnd if k[:2] == (a, c) and (b, c, k[2]) in rnd]
+
 def paired(a, b, c):
-    pr = [(rnd[k]["rate"] / rnd[(b, c, k[2])]["rate"],
-           rnd[k]["tot"] - rnd[(b, c, k[2])]["tot"])
-          for k in rnd if k[:2] == (a, c) and (b, c, k[2]) in rnd]
+    pr = pairs(a, b, c)
     if not pr:
         return None
     return st.median(p[0] for p in pr), st.median(p[1] for p in pr)
@@ -1137,9 +1140,7 @@ for c in concs:
             print(s)
     s = cmp("nullpol2", "nullpol", c)
     if s:
-        rs = sorted(rnd[k]["rate"] / rnd[("nullpol", c, k[2])]["rate"]
-                    for k in rnd if k[:2] == ("nullpol2", c) and
-                    ("nullpol", c, k[2]) in rnd)
+        rs = sorted(p[0] for p in pairs("nullpol2", "nullpol", c))
         print("%s  A/A" % s + (", per round x%.3f..x%.3f" % (rs[0], rs[-1])
                                 if rs else ""))
 print()
