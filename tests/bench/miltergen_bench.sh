@@ -52,7 +52,7 @@ declare -A PID PORT
 trap 'bench_cleanup MGB_KEEP' EXIT
 trap 'exit 130' INT TERM
 
-PORT[warden]=$(free_port) PORT[null]=$(free_port)
+free_port "PORT[warden]" "PORT[null]"
 mkdir -p "$OUTDIR"
 shipped_conf "$T" "${PORT[warden]}"
 "$BIN" run -c "$T/warden.conf" 2>"$T/warden.log" &

@@ -374,13 +374,14 @@ EOF
 
 # --- configuration -------------------------------------------------------
 declare -A PORT=()	# the contender's smtpd listener
-for who in $CONTENDERS; do PORT[$who]=$(free_port); done
-P_SMTP=$(free_port) P_SUB=$(free_port) P_SINK=$(free_port)
-P_UNUSED=$(free_port) P_REDIS=0
+for who in $CONTENDERS; do free_port "PORT[$who]"; done
+free_port P_SMTP P_SUB P_SINK
+free_port P_UNUSED
+P_REDIS=0
 USES_REDIS=
 has wredis && USES_REDIS=1
 has rspamd || has rspamdu && USES_REDIS=1
-[ -z "$USES_REDIS" ] || P_REDIS=$(free_port)
+[ -z "$USES_REDIS" ] || free_port P_REDIS
 
 subst() {	# subst TEMPLATE OUT KEY=VALUE...
 	local tpl=$1 out=$2 kv args=()
@@ -428,7 +429,7 @@ for who in wmem wredis wunix wship; do
 	case $who in
 	wunix) WARDEN_SOCK[$who]="unix:$T/$who/warden.sock"
 		MSOCK[$who]="unix:$T/$who/warden.sock" ;;
-	*) p=$(free_port)
+	*) free_port p
 		WARDEN_SOCK[$who]="inet:$p@127.0.0.1"
 		MSOCK[$who]="inet:127.0.0.1:$p" ;;
 	esac
@@ -472,7 +473,7 @@ has rspamd || has rspamdu && RSPAMD=1
 if [ -n "$RSPAMD" ]; then
 	R=$T/rspamd
 	mkdir -p "$R/run" "$R/db" "$R/log" "$R/tmp"
-	P_RS_NORMAL=$(free_port) P_RS_PROXY=$(free_port)
+	free_port P_RS_NORMAL P_RS_PROXY
 	subst "$TPL/rspamd.conf.in" "$R/rspamd.conf" T="$R" \
 	    REDIS_PORT="$P_REDIS" NORMAL_PORT="$P_RS_NORMAL" \
 	    PROXY_PORT="$P_RS_PROXY" PROXY_UNIX="$R/run/proxy.sock" \
@@ -489,7 +490,7 @@ fi
 if has postfwd; then
 	F=$T/postfwd
 	mkdir -p "$F"
-	P_PFW=$(free_port)
+	free_port P_PFW
 	subst "$TPL/postfwd.cf.in" "$F/postfwd.cf" RATE_MAX="$RATE_MAX" \
 	    RATE_SECS="$RATE_SECS" || die "postfwd template"
 	chmod -R a+rX "$F"
@@ -518,7 +519,7 @@ for who in wmem wredis wunix wship; do
 done
 for who in nullpol nullpol2 nullfull; do
 	has "$who" || continue
-	p=$(free_port)
+	free_port p
 	mode=
 	[ "$who" = nullfull ] && mode=full
 	(cg_join "$who" && exec "$NULLPOL" "$p" $mode) >"$T/$who.log" 2>&1 &

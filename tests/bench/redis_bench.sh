@@ -109,7 +109,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$OUTDIR" "$T/redis"
-for n in redis redis_w memory_w null nullsame; do PORT[$n]=$(free_port) || die "no free port"; done
+for n in redis redis_w memory_w null nullsame; do free_port "PORT[$n]" || die "no free port"; done
 RP=${PORT[redis]}
 rcli() { redis-cli -h 127.0.0.1 -p "$RP" "$@"; }
 

@@ -79,8 +79,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-P_SMTP=$(free_port) P_SUB=$(free_port) P_SINK=$(free_port)
-P_MILTER=$(free_port) RP=$(free_port) P_PROXY=$(free_port)
+free_port P_SMTP P_SUB P_SINK
+free_port P_MILTER RP P_PROXY
 echo "# temp dir $T; ports: smtp=$P_SMTP sink=$P_SINK milter=$P_MILTER redis=$RP proxy=$P_PROXY"
 
 # --- helpers ------------------------------------------------------------

@@ -1,6 +1,7 @@
 # servers.sh - helpers for suites that start servers on loopback (bash).
 # Source it; it defines functions only:
-#   free_port           a TCP port on 127.0.0.1 that nobody uses (not handed out twice)
+#   free_port NAME...   sets each NAME to a TCP port on 127.0.0.1 that nobody
+#                       uses (none handed out twice)
 #   port_listening PORT true when something listens on 127.0.0.1:PORT (no connect)
 #   wait_listening PORT SECS   bounded wait for a listener
 #   pid_alive PID       true while PID runs (zombies count as gone)
@@ -45,19 +46,30 @@ _ports_in_use() {
 	$2 ~ /:/ { p = $2; sub(/.*:/, "", p); print hex(p) }' "${files[@]}" 2>/dev/null | sort -un
 }
 
+# free_port NAME...: sets each NAME (a variable or "ARRAY[KEY]") to a port.
+# It assigns rather than prints: run as $(free_port), its record of the
+# ports handed out would stay in the subshell, and two ports drawn before
+# either is bound (Postfix binds its listeners only at start) could be
+# the same one.
 free_port() {
-	local used p i
-	used=" $(_ports_in_use | tr '\n' ' ') "
-	# Below the default ephemeral range (32768-60999), so an outgoing
-	# connection cannot take it between now and the server's bind.
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12000))
-		case "$used$_SERVERS_PORTS_GIVEN" in *" $p "*) continue ;; esac
-		_SERVERS_PORTS_GIVEN="$_SERVERS_PORTS_GIVEN$p "
-		echo "$p"
-		return 0
+	local _fp_used _fp_p _fp_i _fp_v
+
+	[ $# -gt 0 ] || { echo "free_port: no variable named" >&2; return 1; }
+	_fp_used=" $(_ports_in_use | tr '\n' ' ') "
+	for _fp_v in "$@"; do
+		# Below the default ephemeral range (32768-60999), so an
+		# outgoing connection cannot take it before the server binds.
+		for ((_fp_i = 0; ; _fp_i++)); do
+			[ "$_fp_i" -lt 200 ] || return 1
+			_fp_p=$((20000 + RANDOM % 12000))
+			case "$_fp_used$_SERVERS_PORTS_GIVEN" in
+			*" $_fp_p "*) ;;
+			*) break ;;
+			esac
+		done
+		_SERVERS_PORTS_GIVEN="$_SERVERS_PORTS_GIVEN$_fp_p "
+		printf -v "$_fp_v" '%s' "$_fp_p"
 	done
-	return 1
 }
 
 port_listening() {

@@ -77,7 +77,7 @@ trap 'exit 130' INT TERM
 
 # --- servers ----------------------------------------------------------
 
-PORT[warden]=$(free_port) PORT[null]=$(free_port)
+free_port "PORT[warden]" "PORT[null]"
 shipped_conf "$T" "${PORT[warden]}"
 # start MILTER: a fresh process, listening and warmed up (the first
 # sessions build libmilter's pool and malloc's arenas; "idle" means
@@ -244,7 +244,7 @@ echo "# issue #4 threads target, 2 x $(nproc) cores + 0 busy = $((2 * $(nproc)))
 # miltergen itself: malformed answers (lengths, OPTNEG, symlists, reply
 # codes, replies out of place, a stall, a close inside a packet) each
 # fail one session; none crashes it or hangs the run.
-PORT[hostile]=$(free_port)
+free_port "PORT[hostile]"
 python3 tests/load/hostile_milter.py "${PORT[hostile]}" 2>"$T/hostile.log" &
 PID[hostile]=$!
 t_begin "miltergen: 13 malformed milter answers fail 13 sessions, no crash, no hang"

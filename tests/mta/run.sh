@@ -65,8 +65,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-P_SMTP=$(free_port) P_SUB=$(free_port) P_BLOCK=$(free_port)
-P_SINK=$(free_port) P_MILTER=$(free_port)
+free_port P_SMTP P_SUB P_BLOCK
+free_port P_SINK P_MILTER
 echo "# temp dir $T; ports: smtp=$P_SMTP submission=$P_SUB blocked=$P_BLOCK sink=$P_SINK milter=$P_MILTER"
 
 # --- warden ----------------------------------------------------------

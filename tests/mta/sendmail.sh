@@ -94,9 +94,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-P_SMTP=$(free_port) P_SUB=$(free_port) P_MSAA=$(free_port)
-P_BLOCK=$(free_port) P_PROBE=$(free_port) P_UNIX=$(free_port)
-P_SINK=$(free_port) P_MILTER=$(free_port) P_PMILTER=$(free_port)
+free_port P_SMTP P_SUB P_MSAA
+free_port P_BLOCK P_PROBE P_UNIX
+free_port P_SINK P_MILTER P_PMILTER
 echo "# temp dir $T; ports: MTA=$P_SMTP MSA=$P_SUB MSA-a=$P_MSAA blocked=$P_BLOCK PROBE=$P_PROBE UNIX=$P_UNIX sink=$P_SINK warden=$P_MILTER probe=$P_PMILTER"
 
 # --- Sendmail: the cached packages, unpacked -------------------------

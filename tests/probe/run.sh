@@ -91,7 +91,7 @@ datagarbage dataearly"
 declare -A FP
 args=()
 for m in $MODES; do
-	FP[$m]=$(free_port)
+	free_port "FP[$m]"
 	args+=("$m=${FP[$m]}")
 done
 mkdir -p "$T/fake"
@@ -333,7 +333,7 @@ for a in "" "127.0.0.1:0" "127.0.0.1:99999" "a b" "--tls --starttls 127.0.0.1" \
 done
 t_end "$OUT/usage.err"
 
-DEAD=$(free_port)
+free_port DEAD
 probe unreachable "127.0.0.1:$DEAD" --timeout 3
 t_begin "unreachable port: connect problem (connection refused), exit 3"
 t_eq "exit" "$PRC" 3
@@ -361,10 +361,10 @@ if ! WARDEN_EXTRA_PKGS=$PKGS tests/lib/deps.sh >/dev/null 2>&1; then
 	finish
 fi
 
-PF_SMTP=$(free_port) PF_SUB=$(free_port) PF_SINK=$(free_port)
-PF_MILTER=$(free_port)
-P_NOVRFY=$(free_port) P_OPEN=$(free_port) P_NOTLS=$(free_port)
-P_SMTPS=$(free_port)
+free_port PF_SMTP PF_SUB PF_SINK
+free_port PF_MILTER
+free_port P_NOVRFY P_OPEN P_NOTLS
+free_port P_SMTPS
 echo "# temp dir $T; ports: smtp=$PF_SMTP submission=$PF_SUB novrfy=$P_NOVRFY open=$P_OPEN notls=$P_NOTLS smtps=$P_SMTPS"
 : >"$T/macros.cf"
 PF_MACROS=$T/macros.cf

@@ -162,7 +162,7 @@ if ! build_test; then
 	exit 1
 fi
 
-RP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port RP || { echo "Bail out! no free port"; exit 1; }
 if ! redis_start "$RP" --unixsocketperm 777; then
 	echo "Bail out! redis-server did not start on $RP"
 	exit 1
@@ -188,7 +188,7 @@ tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "probe: one log line each time SCRI
 
 # Issue 5: a record write Redis refuses (DEL renamed away) must not
 # leave a reply unread on the pooled connection.
-DP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port DP || { echo "Bail out! no free port"; exit 1; }
 if redis_start "$DP" --rename-command DEL '""'; then
 	sub desync "$T_BIN" desync "$DP"
 else
@@ -198,7 +198,7 @@ fi
 
 # Issue 5: a first connection refused (maxclients) is not a proxy that
 # refuses SCRIPT LOAD. redisctl.sh's PING needs the password too.
-DP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port DP || { echo "Bail out! no free port"; exit 1; }
 if REDISCLI_AUTH=noloadpw redis_start "$DP" --requirepass noloadpw --maxclients 1; then
 	sub noload "$T_BIN" noload "$DP" noloadpw
 	got=$(grep -c "closed at SCRIPT LOAD" "$TMP/noload.err")
@@ -210,7 +210,7 @@ fi
 "$HERE/redisctl.sh" stop "$TMP" "$DP"
 
 # A second server for the failure part: it gets stopped and restarted.
-FP=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port FP || { echo "Bail out! no free port"; exit 1; }
 redis_start "$FP" || { echo "Bail out! redis-server did not start on $FP"; exit 1; }
 sub fail "$T_BIN" fail "$FP" "$TMP/$FP.pid" "$HERE/redisctl.sh start $TMP $FP"
 # One line per state change, not per error: three outages.
@@ -237,7 +237,7 @@ tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "sentesc: the master address a sent
 
 # --- Sentinel: master, replica, one sentinel; the master is stopped -------
 
-MP=$(free_port) && RP2=$(free_port) && SP=$(free_port) ||
+free_port MP RP2 SP ||
     { echo "Bail out! no free port"; exit 1; }
 if redis_start "$MP" && redis_start "$RP2" --replicaof 127.0.0.1 "$MP" &&
     { REDIS_PORTS+=("$SP"); "$HERE/redisctl.sh" sentinel "$TMP" "$SP" "$MP" sentpw; }; then
@@ -265,7 +265,7 @@ for p in "$SP" "$RP2" "$MP"; do "$HERE/redisctl.sh" stop "$TMP" "$p"; done
 # --- sharding: nutcracker (twemproxy) over two redis-servers --------------
 
 if command -v nutcracker >/dev/null; then
-	S1=$(free_port) && S2=$(free_port) && NP=$(free_port) && NS=$(free_port) ||
+	free_port S1 S2 NP NS ||
 	    { echo "Bail out! no free port"; exit 1; }
 	# The servers want a password, which the proxy's clients give it
 	# (redis_auth): AUTH goes to the proxy, pipelined with the rest.
@@ -583,7 +583,7 @@ result "reload: one line names the restarted rule; its counter starts afresh (2 
 
 # --- reload with the memory store: the log line is the record -------------
 
-PORT[C]=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port "PORT[C]" || { echo "Bail out! no free port"; exit 1; }
 mkdir -p "$TMP/C"
 mem_rules() {	# mem_rules USERS RATE
 	cat >"$TMP/C/t.rules" <<-EOF
@@ -638,7 +638,7 @@ tap $([ -s "$DETAILS" ] && echo 1 || echo 0) "reload, memory store: matches chan
 python3 "$HERE/rtproxy.py" "$TMP/rt.port" "$TMP/rt.count" "$RP" </dev/null >"$TMP/rt.log" 2>&1 &
 PID[rtproxy]=$!
 for ((i = 0; i < 50; i++)); do [ -s "$TMP/rt.port" ] && break; sleep 0.1; done
-PORT[D]=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+free_port "PORT[D]" || { echo "Bail out! no free port"; exit 1; }
 mkdir -p "$TMP/D"
 cat >"$TMP/D/t.rules" <<-'EOF'
 rules = (
