@@ -409,21 +409,28 @@ scratch_take(void)
 }
 
 /*
- * The session for this callback, rebuilt in a scratch block from what
- * the connection keeps; conn_done packs back what must outlive the
- * callback, so a held connection costs ~1.5 kB, not ~13 kB.
- * Returns -1, the gate entered all the same, when there is no scratch:
- * the callback then ends with conn_lost.
+ * The session for this callback (the gate entered), rebuilt in a
+ * scratch block from what the connection keeps; conn_done packs back
+ * what must outlive the callback, so a held connection costs ~1.5 kB,
+ * not ~13 kB. Returns -1 when there is no scratch: the callback then
+ * ends with conn_lost.
  */
 static int
-conn_open(struct conn *c, enum gate_kind k)
+conn_attach(struct conn *c, enum gate_kind k)
 {
-	gate_enter(k);
 	c->gk = k;
 	if ((c->x = scratch_take()) == NULL)
 		return -1;
 	c->s = sess_keep_open(&c->keep, &c->x->sess);
 	return 0;
+}
+
+/* conn_attach once the gate is entered; -1 the same. */
+static int
+conn_open(struct conn *c, enum gate_kind k)
+{
+	gate_enter(k);
+	return conn_attach(c, k);
 }
 
 /*
@@ -575,11 +582,9 @@ x_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		gate_leave(NULL, GATE_CMD);
 		return SMFIS_TEMPFAIL;
 	}
-	c->gk = GATE_CMD;
 	stats_add(ST_CONNECTIONS, 1);
-	if ((c->x = scratch_take()) == NULL)
+	if (conn_attach(c, GATE_CMD) != 0)
 		return conn_lost(ctx, c, SMFIP_NR_CONN);
-	c->s = sess_keep_open(&c->keep, &c->x->sess);
 	set_client(c->s, (const struct sockaddr *)hostaddr);
 	/* Postfix says "unknown", Sendmail "[ip]", when there is no name. */
 	if (hostname != NULL && strcmp(hostname, "unknown") != 0 &&
