@@ -5,10 +5,11 @@
 # address; and one rule per macro-fed condition), checks the table of
 # allowed pairs against `warden check`, and drives D with the raw client
 # (exact reply text at every stage, eom modifications, decision lines).
-# Uses run.sh's new_port/start/listening/stop/detail/wait_log and its TMP, PID,
-# PORT, RUNAS, BIN; D is stopped by the same EXIT trap (by PID).
+# Uses servers.sh's free_port, run.sh's start/listening/stop/detail/
+# wait_log and its TMP, PID, PORT, RUNAS, BIN; D is stopped by the same
+# EXIT trap (by PID).
 
-new_port D
+free_port "PORT[D]"
 mkdir -p "$TMP/D"
 cat >"$TMP/D/warden.conf" <<EOF
 milter = { socket = "inet:${PORT[D]}@127.0.0.1"; };

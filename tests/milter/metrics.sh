@@ -5,8 +5,9 @@
 # the file strictly, and the expected figures are counted by hand from
 # metrics.lua. Digests are computed here with Python's hmac module, an
 # independent source, and compared with the log and with `warden hash`.
-# Uses run.sh's new_port/start/listening/stop/detail/line/wait_log/mt and its
-# TMP, PID, PORT; C is stopped by the same EXIT trap (by PID).
+# Uses servers.sh's free_port, run.sh's start/listening/stop/detail/
+# line/wait_log/mt and its TMP, PID, PORT; C is stopped by the same EXIT
+# trap (by PID).
 
 MKEY="metrics-test-secret"
 MDIR=$TMP/C/metrics
@@ -15,7 +16,7 @@ MFILE=$MDIR/warden.prom
 PROMPY=python3
 [ -x /usr/bin/python3 ] && PROMPY=/usr/bin/python3
 
-new_port C
+free_port "PORT[C]"
 mkdir -p "$TMP/C" "$MDIR"
 # warden writes the file as daemon.user (nobody when the tests run as root).
 [ -n "$RUNAS" ] && chown "$RUNAS" "$MDIR"

@@ -89,21 +89,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "# interrupted" >&2; exit 130' INT TERM
 
-# Two free loopback ports: bound together, so they differ.
-read -r pa pb < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-PORT[A]=$pa PORT[B]=$pb
-# new_port NAME: a free loopback port in PORT[NAME], for the instances
-# the scenarios start later (S, O, P here; C and D in metrics.sh and
-# matrix.sh).
-new_port() {
-	PORT[$1]=$(python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-}
+# Ports for A and B; the instances the scenarios start later (S, O, P
+# here, C and D in metrics.sh and matrix.sh) draw theirs the same way.
+. "$ROOT/tests/lib/servers.sh"
+free_port "PORT[A]" "PORT[B]"
 
 # --- configuration and rules ---------------------------------------------
 
@@ -617,7 +606,7 @@ t_shutdown() {
 # time is printed, not asserted: issue #4 measured 4.0 s before).
 t_stop_open() {
 	local raw_pid i t0 t1 pid out=$TMP/stop.out
-	new_port S
+	free_port "PORT[S]"
 	mkdir -p "$TMP/S"
 	conf S "$ROOT/rules/*.rules"
 	start S
@@ -675,7 +664,7 @@ t_stop_open() {
 oom_start() {	# oom_start NAME RULEFILES...
 	local n=$1
 	shift
-	new_port "$n"
+	free_port "PORT[$n]"
 	mkdir -p "$TMP/$n"
 	conf "$n" "$@"
 	: >"$TMP/$n/log"
