@@ -78,7 +78,8 @@ build/bench/miltergen: tests/bench/miltergen.c
 
 build/bench/nullmilter: tests/bench/nullmilter.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_WARN) $(CFLAGS) -pthread -o $@ $< $(MILTER_LIBS)
+	$(CC) $(CFLAGS_WARN) $(CFLAGS) -pthread -o $@ $< $(MILTER_LIBS) \
+	    $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 
 unit-bins: $(UNIT_BIN)
 

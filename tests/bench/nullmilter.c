@@ -18,27 +18,116 @@
  * the same path, so that the stages it leaves unanswered are queued
  * before the next one with a reply for both; a per-stage comparison
  * then measures the milter's work, not the protocol's shape.
- * Threads: libmilter's; the callbacks touch no shared state. Their
+ * With "redis RPORT ARG..." after the mask it is the Redis floor of
+ * tests/bench/redis_bench.sh: at RCPT, and nowhere else, it sends the
+ * command ARG... to redis-server on 127.0.0.1:RPORT and waits for the
+ * reply, synchronously through hiredis, as a libmilter milter can:
+ * each "__rand_int__" in an argument becomes a fresh 12-digit number
+ * (redis-benchmark -r's form), and the connections are a pool of 8
+ * (warden's pool in that bench), each behind a mutex, connected on
+ * first use with warden's default timeouts (200 ms connect, 100 ms a
+ * command). A reply that is not an array, or no reply, is counted and
+ * printed at exit; the stage still answers continue. What is between
+ * this milter's RCPT time and warden-redis's is warden's own work.
+ * Threads: libmilter's; the callbacks touch no shared state but the
+ * pool. Their
  * stack is 2 MiB, as warden's (daemon.c THREAD_STACK): at glibc's
  * default of 8 MiB its stack cache holds four, and libmilter's pool,
  * which starts and ends threads all the time, then pays page faults and
  * TLB flushes that a milter avoids with one call; the floor has it.
- * Build: gcc -O2 -o nullmilter nullmilter.c -lmilter -lpthread
- * Usage: nullmilter PORT [full|0xMASK] (listens on inet:PORT@127.0.0.1);
- * SIGTERM, SIGINT or SIGHUP stop it (libmilter's own signal thread).
- * Exits 0 when stopped, 1 on a usage or listen error.
+ * Build: gcc -O2 -o nullmilter nullmilter.c -lmilter -lhiredis -lpthread
+ * Usage: nullmilter PORT [full|0xMASK [redis RPORT ARG...]] (listens on
+ * inet:PORT@127.0.0.1); SIGTERM, SIGINT or SIGHUP stop it (libmilter's
+ * own signal thread). Exits 0 when stopped (1 if a Redis call failed),
+ * 1 on a usage or listen error.
  */
 #define _GNU_SOURCE	/* pthread_setattr_default_np; any build line */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
+#include <hiredis/hiredis.h>
 #include <libmilter/mfapi.h>
 
 static int full;	/* set once in main, before any thread */
 static int mirror;	/* the same: steps holds the mask to ask for */
 static unsigned long steps;
+
+/* --- the Redis floor (all set in main before any thread but the pool) */
+#define RPOOL	8
+#define RMAXARG	32
+#define RAND_TAG	"__rand_int__"
+static int rport;	/* 0: no Redis call */
+static int rargc;
+static char **rargv;
+static struct rconn {
+	pthread_mutex_t lock;
+	redisContext *c;
+} rpool[RPOOL];
+static atomic_uint rnext;
+static atomic_ulong rseq, rfail;
+
+static struct rconn *
+rpool_take(void)
+{
+	unsigned i, start = atomic_fetch_add(&rnext, 1);
+
+	for (i = 0; i < RPOOL; i++)
+		if (pthread_mutex_trylock(&rpool[(start + i) % RPOOL].lock) == 0)
+			return &rpool[(start + i) % RPOOL];
+	pthread_mutex_lock(&rpool[start % RPOOL].lock);
+	return &rpool[start % RPOOL];
+}
+
+/* One call of the command, every __rand_int__ a fresh number; 0 when an
+ * array came back. */
+static int
+redis_call(void)
+{
+	static const struct timeval cto = { 0, 200000 }, rto = { 0, 100000 };
+	char buf[RMAXARG][256];
+	const char *av[RMAXARG];
+	size_t al[RMAXARG];
+	struct rconn *k;
+	redisReply *rep;
+	unsigned long n = atomic_fetch_add(&rseq, 1) % 1000000;
+	char *t;
+	int i, ok;
+
+	for (i = 0; i < rargc; i++) {
+		t = strstr(rargv[i], RAND_TAG);
+		if (t == NULL) {
+			av[i] = rargv[i];
+		} else {
+			snprintf(buf[i], sizeof(buf[i]), "%.*s%012lu%s",
+			    (int)(t - rargv[i]), rargv[i], n,
+			    t + strlen(RAND_TAG));
+			av[i] = buf[i];
+		}
+		al[i] = strlen(av[i]);
+	}
+	k = rpool_take();
+	if (k->c == NULL) {
+		k->c = redisConnectWithTimeout("127.0.0.1", rport, cto);
+		if (k->c != NULL && (k->c->err ||
+		    redisSetTimeout(k->c, rto) != REDIS_OK)) {
+			redisFree(k->c);
+			k->c = NULL;
+		}
+	}
+	rep = k->c == NULL ? NULL : redisCommandArgv(k->c, rargc, av, al);
+	ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY;
+	if (rep == NULL && k->c != NULL) {
+		redisFree(k->c);	/* a context with err set is not reused */
+		k->c = NULL;
+	}
+	pthread_mutex_unlock(&k->lock);
+	freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
 
 static sfsistat
 n_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
@@ -100,6 +189,8 @@ n_envrcpt(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	(void)argv;
+	if (rport != 0 && redis_call() != 0)
+		atomic_fetch_add(&rfail, 1);
 	return answer(SMFIP_NR_RCPT);
 }
 
@@ -174,7 +265,30 @@ main(int argc, char **argv)
 	char conn[64];
 	char *end;
 	long port;
+	int i, rc;
 
+	if (argc >= 6 && strncmp(argv[2], "0x", 2) == 0 &&
+	    strcmp(argv[3], "redis") == 0) {
+		port = strtol(argv[4], &end, 10);
+		if (*argv[4] == '\0' || *end != '\0' || port < 1 ||
+		    port > 65535 || argc - 5 > RMAXARG) {
+			fprintf(stderr, "nullmilter: bad redis port %s or "
+			    "more than %d arguments\n", argv[4], RMAXARG);
+			return 1;
+		}
+		for (i = 5; i < argc; i++)
+			if (strlen(argv[i]) >= 200) {
+				fprintf(stderr, "nullmilter: argument %d is "
+				    "longer than 199 bytes\n", i);
+				return 1;
+			}
+		rport = (int)port;
+		rargc = argc - 5;
+		rargv = argv + 5;
+		for (i = 0; i < RPOOL; i++)
+			pthread_mutex_init(&rpool[i].lock, NULL);
+		argc = 3;
+	}
 	if (argc == 3 && strcmp(argv[2], "full") == 0)
 		full = 1;
 	else if (argc == 3 && strncmp(argv[2], "0x", 2) == 0) {
@@ -185,7 +299,8 @@ main(int argc, char **argv)
 		}
 		mirror = 1;
 	} else if (argc != 2) {
-		fprintf(stderr, "usage: nullmilter PORT [full|0xMASK]\n");
+		fprintf(stderr, "usage: nullmilter PORT "
+		    "[full|0xMASK [redis RPORT ARG...]]\n");
 		return 1;
 	}
 	port = strtol(argv[1], &end, 10);
@@ -208,5 +323,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "nullmilter: cannot listen on %s\n", conn);
 		return 1;
 	}
-	return smfi_main() == MI_SUCCESS ? 0 : 1;
+	rc = smfi_main() == MI_SUCCESS ? 0 : 1;
+	if (rport != 0) {
+		fprintf(stderr, "nullmilter: redis calls %lu failed %lu\n",
+		    atomic_load(&rseq), atomic_load(&rfail));
+		if (atomic_load(&rfail) > 0)
+			rc = 1;
+	}
+	return rc;
 }

@@ -17,6 +17,16 @@
 #             base = the lower of median(null milter with warden's
 #             steps, rcpt pXX) and median(warden-memory rcpt pXX)
 #             target: added <= 1.2 x median(EVALSHA pXX), for p50 and p99.
+#             Floor (context, no verdict): the same null milter making
+#             that very call synchronously through hiredis at RCPT, from
+#             a pool of 8 connections as warden's (nullmilter ... redis
+#             RPORT ARG...): floor added = median(its rcpt pXX) -
+#             median(null milter, same steps, rcpt pXX). It is what a
+#             libmilter milter with one Redis round trip at RCPT costs
+#             before any work of its own: libmilter's thread per command
+#             and hiredis's blocking read, where redis-benchmark takes
+#             every reply in one event loop. warden / floor is then
+#             warden's own share.
 #             The lower base counts more against warden; which of the
 #             two is lower varies with the round and the percentile
 #             (warden asks for a few macros, SMFIR_SETSYMLIST, the null
@@ -53,8 +63,10 @@
 # be continue.
 #
 # Servers: one redis-server (no persistence, its own dir in the temp
-# dir), the null milter, two wardens, all on free loopback ports, all
-# stopped by PID in the EXIT trap (redis SIGCONTed first). Needs no root
+# dir), three null milters (plain, warden's steps, the floor), two
+# wardens, all on free loopback ports, all stopped by PID in the EXIT
+# trap (redis SIGCONTed first; the floor earlier, for its count of
+# failed calls, which fails the run when not 0). Needs no root
 # (as root, warden runs as nobody). Called by tests/bench/run.sh.
 # Output: a summary on stdout, build/bench/redis-bench.tsv (one row per
 # figure and metric: metric, values, ratio, target, PASS/BELOW),
@@ -109,7 +121,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$OUTDIR" "$T/redis"
-for n in redis redis_w memory_w null nullsame; do free_port "PORT[$n]" || die "no free port"; done
+for n in redis redis_w memory_w null nullsame nullredis; do free_port "PORT[$n]" || die "no free port"; done
 RP=${PORT[redis]}
 rcli() { redis-cli -h 127.0.0.1 -p "$RP" "$@"; }
 
@@ -270,6 +282,12 @@ wait_listening "${PORT[nullsame]}" 20 || die "nullmilter $MASK does not listen: 
 "$GEN" -s "inet:${PORT[nullsame]}@127.0.0.1" -c 10 -n 500 >/dev/null 2>&1 ||
     die "warm-up against the null milter with mask $MASK failed"
 say "redis_bench: baseline: nullmilter with warden's steps, protocol mask $MASK"
+"$NULLM" "${PORT[nullredis]}" "$MASK" redis "$RP" "${BARGS[@]}" 2>"$T/nullredis.log" &
+PID[nullredis]=$!
+wait_listening "${PORT[nullredis]}" 20 || die "nullmilter $MASK redis does not listen: $(tail -3 "$T/nullredis.log")"
+"$GEN" -s "inet:${PORT[nullredis]}@127.0.0.1" -c 10 -n 500 >/dev/null 2>&1 ||
+    die "warm-up against the null milter with the Redis call failed"
+say "redis_bench: floor: the same null milter calling redis at RCPT as redis-benchmark does"
 say "redis_bench: replayed: redis-benchmark -c C -n $EV_N -r 1000000 --csv ${BARGS[*]}"
 
 # --- figure 1 ------------------------------------------------------------
@@ -307,8 +325,8 @@ bench1() {
 say "redis_bench: figure 1: $ROUNDS rounds x $SECS s per concurrency ($CONCS) and target"
 S0=$(wstats)
 for ((r = 1; r <= ROUNDS; r++)); do
-	order="nullsame null memory_w redis_w bench"
-	[ $((r % 2)) -eq 0 ] && order="bench redis_w memory_w null nullsame"
+	order="nullsame null memory_w redis_w nullredis bench"
+	[ $((r % 2)) -eq 0 ] && order="bench nullredis redis_w memory_w null nullsame"
 	for c in $CONCS; do
 		for m in $order; do
 			if [ $m = bench ]; then
@@ -329,6 +347,16 @@ if [ $((c1 - c0)) -lt $((n1 - n0)) ] || [ $((n1 - n0)) -eq 0 ]; then
 fi
 [ $((e1 - e0)) -gt 0 ] &&
     say "redis_bench: figure 1: note: $((e1 - e0)) store errors (round trips over command_timeout_ms, 100 ms, on a busy machine): those stages fell back to memory, which flatters warden-redis"
+# The floor is done with: stopped now, it prints its count of calls.
+stop_pid "${PID[nullredis]}" 10
+PID[nullredis]=
+nr=$(sed -n 's/^nullmilter: redis calls \([0-9]*\) failed \([0-9]*\)$/\1 \2/p' "$T/nullredis.log")
+read -r nrc nrf <<<"${nr:-0 -1}"
+say "redis_bench: figure 1: floor: $nrc redis calls, $nrf failed"
+if [ "$nrf" -ne 0 ] || [ "$nrc" -eq 0 ]; then
+	say "redis_bench: figure 1: the floor's Redis calls did not all answer: $(tail -3 "$T/nullredis.log")"
+	failed=1
+fi
 
 # --- figure 2 ------------------------------------------------------------
 # run2 ROUND NAME: 50 sessions for STALL_SECS, warden's Threads: sampled.
@@ -427,6 +455,7 @@ END {
 	print "  added = median(warden-redis rcpt pXX) - base, base = the lower of median(null milter, same steps as warden, rcpt pXX) and median(warden-memory rcpt pXX);" \
 	    " target: added <= " t1 " x median(redis-benchmark EVALSHA pXX, same -c)"
 	print "  (plain: the null milter answering every command, context only)"
+	print "  floor: that null milter calling Redis at RCPT through hiredis; floor added = median(floor rcpt pXX) - median(null milter, same steps); context, no target"
 	for (i = 1; i <= nc; i++) {
 		c = conc[i]
 		for (q = 0; q < 2; q++) {
@@ -441,6 +470,11 @@ END {
 			ratio = e > 0 ? a / e : 0
 			v = ratio <= t1 ? "PASS" : "BELOW"
 			printf "  c=%-3s %s: null %5d  memory %5d  redis %5d  evalsha %4d | added %5d = %.2f x evalsha  target <= %s: %s  (memory - null %d, redis - memory %d; plain null %d)\n", c, p, n, m, w, e, a, ratio, t1, v, am, aw, pl
+			f = median(1 SUBSEP c SUBSEP "nullredis" SUBSEP p); fa = f - n
+			printf "         floor %5d | floor added %5d = %.2f x evalsha; warden added / floor added %.2f\n", f, fa, (e > 0 ? fa / e : 0), (fa > 0 ? a / fa : 0)
+			row("1", "rcpt_" p "_floor_added_over_evalsha_c" c,
+			    sprintf("floor=%d null=%d floor_added=%d evalsha=%d warden_added=%d", f, n, fa, e, a),
+			    sprintf("%.2f", e > 0 ? fa / e : 0), "context", "-")
 			row("1", "rcpt_" p "_added_over_evalsha_c" c,
 			    sprintf("redis=%d null=%d base=%d added=%d evalsha=%d memory=%d memory_added=%d redis_over_memory=%d plain_null=%d", w, n, b, a, e, m, am, aw, pl),
 			    sprintf("%.2f", ratio), "<= " t1, v)
