@@ -51,8 +51,7 @@ static struct {
 	_Atomic int64_t	kick_until;	/* see on_kick */
 	timer_t		kick_timer;	/* see start_kicks */
 	int		kick_armed;	/* kick_timer exists */
-	_Atomic int64_t	err_logged;	/* last store-error line */
-	_Atomic uint64_t err_quiet;	/* store-error lines not written */
+	struct log_quiet err_quiet;	/* store-error lines */
 	struct metrics_state metrics;	/* the signal loop's, then main's */
 	atomic_int	have_sigthr;	/* sigthr is set */
 	atomic_int	loop_done;	/* the signal loop stopped warden */
@@ -61,35 +60,20 @@ static struct {
 
 /* --- decision lines -------------------------------------------------- */
 
-/*
- * A store outage would otherwise log one line per event: at most one
- * line a minute, carrying the count of those it stood for.
- */
-static int
-store_error_quiet(void)
-{
-	int64_t now = now_ns(), last = atomic_load(&D.err_logged);
-
-	if (last != 0 && now - last < 60 * NS_PER_SEC) {
-		atomic_fetch_add(&D.err_quiet, 1);
-		return 1;
-	}
-	return !atomic_compare_exchange_strong(&D.err_logged, &last, now);
-}
-
 static void
 on_decision(void *arg, const struct engine_decision *d)
 {
 	char line[LOG_LINE_MAX];
-	uint64_t quiet;
+	uint64_t quiet = 0;
 
 	struct declog_priv priv;
 	struct snap *sn;
 
 	(void)arg;
 	stats_decision(d);
+	/* A store outage would otherwise log a line per event. */
 	if (d->store_error && d->action == ACTION_CONTINUE &&
-	    store_error_quiet())
+	    log_quiet(&D.err_quiet, now_ns(), 60 * NS_PER_SEC, &quiet))
 		return;
 	/* The running config's: a reload turning privacy on acts at once. */
 	sn = snap_get();
@@ -99,7 +83,6 @@ on_decision(void *arg, const struct engine_decision *d)
 	    line, sizeof(line));
 	snap_unref(sn);
 	if (d->store_error && d->action == ACTION_CONTINUE) {
-		quiet = atomic_exchange(&D.err_quiet, 0);
 		log_warning("%s (%llu more store errors in the last minute)",
 		    line, (unsigned long long)quiet);
 		return;

@@ -236,6 +236,24 @@ log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved_errno;
 }
 
+int
+log_quiet(struct log_quiet *q, int64_t now, int64_t period, uint64_t *held)
+{
+	int64_t last = atomic_load(&q->last);
+
+	/*
+	 * A thread that loses the race to write the period's line is one
+	 * more quiet event, so the next line's count stays exact.
+	 */
+	if ((last != 0 && now - last < period) ||
+	    !atomic_compare_exchange_strong(&q->last, &last, now)) {
+		atomic_fetch_add(&q->held, 1);
+		return 1;
+	}
+	*held = atomic_exchange(&q->held, 0);
+	return 0;
+}
+
 /*
  * Writes the escape for byte c into out (at least 5 bytes, no NUL) and
  * returns its length: 1, 2 ("\\\\", "\\\"") or 4 ("\\xNN").

@@ -12,6 +12,7 @@
 #define WARDEN_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "util.h"
 
 #define LOG_LINE_MAX	4096
@@ -54,6 +55,24 @@ void	log_msg(enum log_level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define log_notice(...)	log_msg(LOGL_NOTICE, __VA_ARGS__)
 #define log_info(...)	log_msg(LOGL_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOGL_DEBUG, __VA_ARGS__)
+
+/*
+ * A line that an outage or a shortage would write for every event it
+ * hits: at most one a period, carrying the count of those it stands
+ * for. Zero-initialised (static, or { 0 }); any thread.
+ */
+struct log_quiet {
+	_Atomic int64_t	last;	/* now_ns of the last line let through */
+	_Atomic uint64_t held;	/* events kept quiet since */
+};
+
+/*
+ * 1: keep this event's line quiet (it is counted). 0: write it; *held
+ * is then the count of events kept quiet since the last line. The first
+ * event always gets its line. now_ns is monotonic and > 0.
+ */
+int	log_quiet(struct log_quiet *, int64_t now_ns, int64_t period_ns,
+	    uint64_t *held);
 
 /*
  * Escapes len bytes of untrusted s into dst: printable ASCII except '\\'

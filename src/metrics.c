@@ -143,6 +143,9 @@ globals(struct sbuf *b, const struct metrics_in *in)
 		{ ST_STORE_FALLBACKS, "store_fallbacks_total",
 		    "Charges made to the local memory store by on_error = "
 		    "\"memory\"." },
+		{ ST_NOMEM, "out_of_memory_total",
+		    "Commands tempfailed (451 4.3.0) because memory ran "
+		    "out." },
 	};
 	static const struct {
 		enum stat_id	id;

@@ -93,6 +93,7 @@ static struct {
 	pthread_mutex_t	spare_lock;
 	struct spares	conns;		/* see conn_alloc */
 	struct spares	scratch;	/* see struct scratch */
+	struct log_quiet nomem;		/* see nomem */
 } M = {
 	.spare_lock = PTHREAD_MUTEX_INITIALIZER,
 	.conns = { .max = CONN_SPARE_MAX },
@@ -100,6 +101,26 @@ static struct {
 };
 
 /* --- helpers --------------------------------------------------------- */
+
+/*
+ * A shortage of memory hits every command while it lasts: each is
+ * counted (nomem= in the stats line), one line a minute is written,
+ * with the count of those it stands for.
+ */
+static void
+nomem(const char *what)
+{
+	uint64_t held;
+
+	stats_add(ST_NOMEM, 1);
+	if (log_quiet(&M.nomem, now_ns(), 60 * NS_PER_SEC, &held))
+		return;
+	if (held == 0)
+		log_error("out of memory: %s", what);
+	else
+		log_error("out of memory: %s (%llu more since the last "
+		    "out-of-memory line)", what, (unsigned long long)held);
+}
 
 static const char *
 macro(SMFICTX *ctx, const char *name)
@@ -386,7 +407,7 @@ conn_new(SMFICTX *ctx)
 	struct conn *c;
 
 	if ((c = conn_alloc()) == NULL) {
-		log_error("out of memory: tempfailing a connection");
+		nomem("tempfailing a connection");
 		return NULL;
 	}
 	c->snap = snap_get();
@@ -443,8 +464,8 @@ conn_open(struct conn *c, enum gate_kind k)
 static sfsistat
 conn_lost(SMFICTX *ctx, struct conn *c, unsigned long nr)
 {
-	log_error("out of memory: a command's facts lost, the connection's "
-	    "commands get 451 4.3.0");
+	nomem("a command's facts lost, the connection's commands get "
+	    "451 4.3.0");
 	c->lost = 1;
 	gate_leave(c, c->gk);
 	if (nr != 0 && (c->noreply & nr))
@@ -457,8 +478,8 @@ static sfsistat
 conn_done(struct conn *c, sfsistat rc)
 {
 	if (sess_keep_close(&c->keep, c->s) != 0) {
-		log_error("out of memory: transaction lost, its commands "
-		    "get 451 4.3.0 until the next MAIL");
+		nomem("transaction lost, its commands get 451 4.3.0 until "
+		    "the next MAIL");
 		/* A stage without a reply cannot get one now. */
 		if (rc != SMFIS_NOREPLY)
 			rc = SMFIS_TEMPFAIL;

@@ -119,7 +119,8 @@ stats_format(int64_t uptime_s, char *buf, size_t len)
 	snprintf(buf, len, "stats: uptime=%lld connections=%llu messages=%llu "
 	    "rcpts=%llu accept=%llu reject=%llu tempfail=%llu discard=%llu "
 	    "quarantine=%llu dryrun=%llu store_calls=%llu store_errors=%llu "
-	    "store_fallbacks=%llu store_p99_us=%llu", (long long)uptime_s,
+	    "store_fallbacks=%llu store_p99_us=%llu nomem=%llu",
+	    (long long)uptime_s,
 	    (unsigned long long)stats_get(ST_CONNECTIONS),
 	    (unsigned long long)stats_get(ST_MESSAGES),
 	    (unsigned long long)stats_get(ST_RCPTS),
@@ -132,7 +133,8 @@ stats_format(int64_t uptime_s, char *buf, size_t len)
 	    (unsigned long long)stats_get(ST_STORE_CALLS),
 	    (unsigned long long)stats_get(ST_STORE_ERRORS),
 	    (unsigned long long)stats_get(ST_STORE_FALLBACKS),
-	    (unsigned long long)stats_store_p99());
+	    (unsigned long long)stats_store_p99(),
+	    (unsigned long long)stats_get(ST_NOMEM));
 	return buf;
 }
 

@@ -155,7 +155,7 @@ t_m_traffic() {
 	    'warden_decisions_total{action="quarantine"}=0' \
 	    warden_dryrun_decisions_total=1 \
 	    warden_store_calls_total=3 warden_store_errors_total=0 \
-	    warden_store_fallbacks_total=0 \
+	    warden_store_fallbacks_total=0 warden_out_of_memory_total=0 \
 	    'warden_store_latency_seconds_count=3' \
 	    'warden_store_latency_seconds_bucket{le="+Inf"}=3' \
 	    'warden_reloads_total{result="ok"}=0' \

@@ -163,6 +163,7 @@ test_format_counters(void **state)
 	in.counters[ST_STORE_FALLBACKS] = 6;
 	in.counters[ST_RELOADS] = 9;
 	in.counters[ST_RELOAD_FAILURES] = 1;
+	in.counters[ST_NOMEM] = 11;
 	fake_rules(&f, names, 2);
 	f.r[0].hits = 12;
 	f.r[0].enforced = 10;
@@ -186,6 +187,7 @@ test_format_counters(void **state)
 	want_line(t, "warden_store_calls_total 2301");
 	want_line(t, "warden_store_errors_total 7");
 	want_line(t, "warden_store_fallbacks_total 6");
+	want_line(t, "warden_out_of_memory_total 11");
 	want_line(t, "warden_reloads_total{result=\"ok\"} 9");
 	want_line(t, "warden_reloads_total{result=\"failed\"} 1");
 	want_line(t, "# TYPE warden_rules gauge");

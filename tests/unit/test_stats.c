@@ -42,7 +42,7 @@
 static const char *const stat_names[ST_COUNT] = {
 	"connections", "messages", "rcpts", "accept", "reject", "tempfail",
 	"discard", "quarantine", "dryrun", "store_calls", "store_errors",
-	"store_fallbacks", "reloads", "reload_failures",
+	"store_fallbacks", "reloads", "reload_failures", "nomem",
 };
 
 static int
@@ -271,11 +271,11 @@ test_format(void **state)
 	static const char want[] = "stats: uptime=300 connections=1200 "
 	    "messages=1100 rcpts=2300 accept=1 reject=12 tempfail=3 "
 	    "discard=2 quarantine=5 dryrun=4 store_calls=2301 store_errors=7 "
-	    "store_fallbacks=6 store_p99_us=8";
+	    "store_fallbacks=6 store_p99_us=8 nomem=11";
 	static const char zero[] = "stats: uptime=0 connections=0 "
 	    "messages=0 rcpts=0 accept=0 reject=0 tempfail=0 discard=0 "
 	    "quarantine=0 dryrun=0 store_calls=0 store_errors=0 "
-	    "store_fallbacks=0 store_p99_us=0";
+	    "store_fallbacks=0 store_p99_us=0 nomem=0";
 	char buf[512], small[64];
 	size_t i, j;
 
@@ -294,6 +294,7 @@ test_format(void **state)
 	stats_add(ST_STORE_CALLS, 2301);
 	stats_add(ST_STORE_ERRORS, 7);
 	stats_add(ST_STORE_FALLBACKS, 6);
+	stats_add(ST_NOMEM, 11);
 	stats_store_latency(5);			/* [4, 8) */
 	WANT_STR("design example", "stats_format", stats_format(300, buf,
 	    sizeof(buf)), want);
@@ -477,7 +478,8 @@ test_log_lines(void **state)
 	snprintf(want, sizeof(want),
 	    "warden[%ld]: stats: uptime=60 connections=3 messages=0 rcpts=0 "
 	    "accept=0 reject=0 tempfail=0 discard=0 quarantine=0 dryrun=0 "
-	    "store_calls=0 store_errors=0 store_fallbacks=0 store_p99_us=0\n"
+	    "store_calls=0 store_errors=0 store_fallbacks=0 store_p99_us=0 "
+	    "nomem=0\n"
 	    "warden[%ld]: stats: rule=busy hits=2 enforced=1 dryrun=1\n"
 	    "warden[%ld]: stats: rule=idle hits=0 enforced=0 dryrun=0\n",
 	    pid, pid, pid);
