@@ -22,24 +22,26 @@
  * tests/bench/redis_bench.sh: at RCPT, and nowhere else, it sends the
  * command ARG... to redis-server on 127.0.0.1:RPORT and waits for the
  * reply, synchronously through hiredis, as a libmilter milter can:
- * each "__rand_int__" in an argument becomes a fresh 12-digit number
- * (redis-benchmark -r's form), and the connections are a pool of 8
- * (warden's pool in that bench), each behind a mutex, connected on
- * first use with warden's default timeouts (200 ms connect, 100 ms a
- * command). A reply that is not an array, or no reply, is counted and
- * printed at exit; the stage still answers continue. What is between
- * this milter's RCPT time and warden-redis's is warden's own work.
- * Threads: libmilter's; the callbacks touch no shared state but the
- * pool. Their
+ * an argument's "__rand_int__" (one an argument at most) becomes the
+ * call's number, 12 digits (redis-benchmark -r's form; counted up, not
+ * drawn, so every call has a fresh key), and the connections are a
+ * pool of 8 (warden's pool in that bench), each behind a mutex,
+ * connected on first use with warden's default timeouts (200 ms
+ * connect, 100 ms a command). No reply (a timeout, a lost connection)
+ * and a reply that is not an array are counted apart and printed at
+ * exit; the stage still answers continue. What is between this
+ * milter's RCPT time and warden-redis's is warden's own work.
+ * Threads: libmilter's; the callbacks share nothing but the pool and
+ * the counters (atomics). Their
  * stack is 2 MiB, as warden's (daemon.c THREAD_STACK): at glibc's
  * default of 8 MiB its stack cache holds four, and libmilter's pool,
  * which starts and ends threads all the time, then pays page faults and
  * TLB flushes that a milter avoids with one call; the floor has it.
  * Build: gcc -O2 -o nullmilter nullmilter.c -lmilter -lhiredis -lpthread
- * Usage: nullmilter PORT [full|0xMASK [redis RPORT ARG...]] (listens on
- * inet:PORT@127.0.0.1); SIGTERM, SIGINT or SIGHUP stop it (libmilter's
- * own signal thread). Exits 0 when stopped (1 if a Redis call failed),
- * 1 on a usage or listen error.
+ * Usage: nullmilter PORT [full|0xMASK|0xMASK redis RPORT ARG...]
+ * (listens on inet:PORT@127.0.0.1); SIGTERM, SIGINT or SIGHUP stop it
+ * (libmilter's own signal thread). Exits 0 when stopped (1 if a Redis
+ * call failed), 1 on a usage or listen error.
  */
 #define _GNU_SOURCE	/* pthread_setattr_default_np; any build line */
 #include <pthread.h>
@@ -68,7 +70,7 @@ static struct rconn {
 	redisContext *c;
 } rpool[RPOOL];
 static atomic_uint rnext;
-static atomic_ulong rseq, rfail;
+static atomic_ulong rseq, rnoreply, rwrong;
 
 static struct rconn *
 rpool_take(void)
@@ -82,8 +84,8 @@ rpool_take(void)
 	return &rpool[start % RPOOL];
 }
 
-/* One call of the command, every __rand_int__ a fresh number; 0 when an
- * array came back. */
+/* One call of the command with the next number: 0 when an array came
+ * back, -1 when no reply did, -2 when another reply did. */
 static int
 redis_call(void)
 {
@@ -95,7 +97,7 @@ redis_call(void)
 	redisReply *rep;
 	unsigned long n = atomic_fetch_add(&rseq, 1) % 1000000;
 	char *t;
-	int i, ok;
+	int i, ok;	/* 0, -1 or -2 as returned */
 
 	for (i = 0; i < rargc; i++) {
 		t = strstr(rargv[i], RAND_TAG);
@@ -119,14 +121,14 @@ redis_call(void)
 		}
 	}
 	rep = k->c == NULL ? NULL : redisCommandArgv(k->c, rargc, av, al);
-	ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY;
+	ok = rep == NULL ? -1 : rep->type == REDIS_REPLY_ARRAY ? 0 : -2;
 	if (rep == NULL && k->c != NULL) {
 		redisFree(k->c);	/* a context with err set is not reused */
 		k->c = NULL;
 	}
 	pthread_mutex_unlock(&k->lock);
 	freeReplyObject(rep);
-	return ok ? 0 : -1;
+	return ok;
 }
 
 static sfsistat
@@ -189,8 +191,15 @@ n_envrcpt(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	(void)argv;
-	if (rport != 0 && redis_call() != 0)
-		atomic_fetch_add(&rfail, 1);
+	if (rport != 0)
+		switch (redis_call()) {
+		case -1:
+			atomic_fetch_add(&rnoreply, 1);
+			break;
+		case -2:
+			atomic_fetch_add(&rwrong, 1);
+			break;
+		}
 	return answer(SMFIP_NR_RCPT);
 }
 
@@ -276,12 +285,17 @@ main(int argc, char **argv)
 			    "more than %d arguments\n", argv[4], RMAXARG);
 			return 1;
 		}
-		for (i = 5; i < argc; i++)
-			if (strlen(argv[i]) >= 200) {
+		for (i = 5; i < argc; i++) {
+			const char *t = strstr(argv[i], RAND_TAG);
+
+			if (strlen(argv[i]) >= 200 || (t != NULL &&
+			    strstr(t + 1, RAND_TAG) != NULL)) {
 				fprintf(stderr, "nullmilter: argument %d is "
-				    "longer than 199 bytes\n", i);
+				    "longer than 199 bytes or has two %s\n",
+				    i, RAND_TAG);
 				return 1;
 			}
+		}
 		rport = (int)port;
 		rargc = argc - 5;
 		rargv = argv + 5;
@@ -300,7 +314,7 @@ main(int argc, char **argv)
 		mirror = 1;
 	} else if (argc != 2) {
 		fprintf(stderr, "usage: nullmilter PORT "
-		    "[full|0xMASK [redis RPORT ARG...]]\n");
+		    "[full|0xMASK|0xMASK redis RPORT ARG...]\n");
 		return 1;
 	}
 	port = strtol(argv[1], &end, 10);
@@ -325,9 +339,10 @@ main(int argc, char **argv)
 	}
 	rc = smfi_main() == MI_SUCCESS ? 0 : 1;
 	if (rport != 0) {
-		fprintf(stderr, "nullmilter: redis calls %lu failed %lu\n",
-		    atomic_load(&rseq), atomic_load(&rfail));
-		if (atomic_load(&rfail) > 0)
+		fprintf(stderr, "nullmilter: redis calls %lu no_reply %lu "
+		    "wrong_reply %lu\n", atomic_load(&rseq),
+		    atomic_load(&rnoreply), atomic_load(&rwrong));
+		if (atomic_load(&rnoreply) + atomic_load(&rwrong) > 0)
 			rc = 1;
 	}
 	return rc;
