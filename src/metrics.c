@@ -144,8 +144,8 @@ globals(struct sbuf *b, const struct metrics_in *in)
 		    "Charges made to the local memory store by on_error = "
 		    "\"memory\"." },
 		{ ST_NOMEM, "out_of_memory_total",
-		    "Commands tempfailed (451 4.3.0) because memory ran "
-		    "out." },
+		    "Commands that found no memory for their work (the "
+		    "out of memory log lines)." },
 	};
 	static const struct {
 		enum stat_id	id;

@@ -29,7 +29,7 @@ enum stat_id {
 	ST_STORE_FALLBACKS,
 	ST_RELOADS,		/* SIGHUP reloads that took effect */
 	ST_RELOAD_FAILURES,	/* ... and those that kept the old config */
-	ST_NOMEM,		/* commands tempfailed: out of memory */
+	ST_NOMEM,		/* commands that found no memory */
 	ST_COUNT
 };
 
